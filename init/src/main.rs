@@ -1,0 +1,2 @@
+//! `mesh-init`: installs Istio's traffic-capture rules. (Being written.)
+fn main() {}
