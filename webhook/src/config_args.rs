@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use injector_engine::{ConfigSources, Environment, Injector, NativeSidecars};
+use injector_engine::{ConfigSources, Environment, Injector, NativeSidecars, Platform};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArgs {
@@ -69,10 +69,20 @@ impl ConfigArgs {
             },
             other => anyhow::bail!("--native-sidecars {other:?}: expected true, false or auto"),
         };
+        let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        // istiod reads these from its environment; so do we.
+        let platform = match vars.get("PLATFORM").map(|p| p.to_ascii_lowercase()) {
+            Some(p) if p == "openshift" => Platform::OpenShift,
+            _ => Platform::Kubernetes,
+        };
+        let compliance_policy = vars.get("COMPLIANCE_POLICY").cloned().unwrap_or_default();
         Ok(Environment {
             revision: self.revision.clone(),
             native_sidecars,
-            vars: std::env::vars().collect(),
+            platform,
+            compliance_policy,
+            vars,
+            ..Environment::default()
         })
     }
 }

@@ -2,9 +2,16 @@
 //! templates), the `values` JSON and the MeshConfig; plus the facts about the cluster.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::mesh::{self, MeshError};
+use crate::render::{self, Template};
 
 /// The raw text of the configuration, as mounted from the ConfigMaps. `None` means the built-in
-/// default for that part.
+/// default for that part (each part independently: Istio's values with our templates is fine).
 #[derive(Debug, Clone, Default)]
 pub struct ConfigSources {
     /// The `config` key of the `istio-sidecar-injector` ConfigMap (YAML).
@@ -24,6 +31,19 @@ pub struct Environment {
     pub native_sidecars: NativeSidecars,
     /// Variables the templates' `env` function reads (the process environment in production).
     pub vars: BTreeMap<String, String>,
+    /// Kubernetes or OpenShift; OpenShift takes the proxy's uid/gid from namespace annotations.
+    pub platform: Platform,
+    /// Namespace annotations by namespace name (only read on OpenShift).
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// istiod's `COMPLIANCE_POLICY` (e.g. `fips-140-3`), empty when unset.
+    pub compliance_policy: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Platform {
+    #[default]
+    Kubernetes,
+    OpenShift,
 }
 
 /// `ENABLE_NATIVE_SIDECARS` and the per-cluster detection behind its `auto` setting.
@@ -46,26 +66,252 @@ impl Default for NativeSidecars {
     }
 }
 
+impl NativeSidecars {
+    /// The cluster-wide decision (`DetectNativeSidecar`); the pod annotation may still override.
+    pub fn enabled(&self) -> bool {
+        match self {
+            NativeSidecars::Enabled => true,
+            NativeSidecars::Disabled => false,
+            NativeSidecars::Auto { kubelet_versions } => {
+                !kubelet_versions.is_empty()
+                    && kubelet_versions
+                        .iter()
+                        .all(|v| kubelet_minor(v).is_some_and(|m| m >= 33))
+            }
+        }
+    }
+}
+
+/// The minor version of a kubelet version string (`v1.33.2-gke.1` → 33); `None` if unparsable.
+fn kubelet_minor(version: &str) -> Option<u64> {
+    let v = version.trim().trim_start_matches(['v', 'V']);
+    let mut parts = v.split(['.', '-', '+']);
+    parts.next()?.parse::<u64>().ok()?;
+    parts.next()?.parse().ok()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration loading is not implemented yet")]
-    NotImplemented,
+    #[error("the injector config is not valid YAML")]
+    InjectorConfig(#[source] serde_yaml_ng::Error),
+    #[error("template {name:?} does not parse")]
+    Template {
+        name: String,
+        #[source]
+        source: render::RenderError,
+    },
+    #[error("the values are not valid JSON/YAML")]
+    Values(#[source] serde_yaml_ng::Error),
+    #[error("the values must be a mapping")]
+    ValuesNotAMapping,
+    #[error("the mesh config is invalid")]
+    Mesh(#[from] MeshError),
+    #[error("no built-in {0} is compiled into this build")]
+    NoBuiltin(&'static str),
+}
+
+/// `config.policy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Policy {
+    #[default]
+    Enabled,
+    Disabled,
+    /// Anything else: Istio logs an error and injects nothing.
+    Other(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LabelSelectorRequirement {
+    pub key: String,
+    pub operator: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// The `config` key, minus the templates.
+#[derive(Debug, Clone, Default)]
+pub struct InjectorConfig {
+    pub policy: Policy,
+    pub default_templates: Vec<String>,
+    pub aliases: BTreeMap<String, Vec<String>>,
+    pub never_inject: Vec<LabelSelector>,
+    pub always_inject: Vec<LabelSelector>,
+    pub injected_annotations: BTreeMap<String, String>,
+}
+
+/// The `config` YAML as Istio reads it (unknown keys such as the legacy `template` ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawConfig {
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    default_templates: Option<Vec<String>>,
+    #[serde(default)]
+    templates: Option<BTreeMap<String, Option<String>>>,
+    #[serde(default)]
+    aliases: Option<BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    never_inject_selector: Option<Vec<LabelSelector>>,
+    #[serde(default)]
+    always_inject_selector: Option<Vec<LabelSelector>>,
+    #[serde(default)]
+    injected_annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Our own templates, values and mesh, shipped in `webhook/engine/builtin/`.
+pub mod builtin {
+    pub const INJECTOR_CONFIG: Option<&str> = None;
+    pub const VALUES: Option<&str> = None;
+    pub const MESH: Option<&str> = None;
 }
 
 /// A loaded, validated configuration: templates parsed, values and MeshConfig resolved. Cheap to
 /// share between threads (`Arc<Injector>`); immutable once built.
 #[derive(Debug)]
-pub struct Injector {}
+pub struct Injector {
+    pub config: InjectorConfig,
+    pub templates: BTreeMap<String, Template>,
+    /// The `values` as JSON (what `.Values` shows the templates).
+    pub values: Value,
+    /// The effective MeshConfig (defaults with the `mesh` text applied), protobuf JSON.
+    pub mesh: Value,
+    /// `.Values` converted for the template engine once, shared by every render.
+    pub(crate) values_tmpl: Arc<render::TmplValue>,
+}
 
 impl Injector {
     /// Loads the configuration; each missing part falls back to the built-in default.
     pub fn load(sources: &ConfigSources) -> Result<Injector, ConfigError> {
-        let _ = sources;
-        Err(ConfigError::NotImplemented)
+        let pick = |given: &Option<String>, builtin: Option<&'static str>, what| match given {
+            Some(text) => Ok(text.clone()),
+            None => builtin
+                .map(str::to_string)
+                .ok_or(ConfigError::NoBuiltin(what)),
+        };
+        let config_text = pick(
+            &sources.injector_config,
+            builtin::INJECTOR_CONFIG,
+            "injector config",
+        )?;
+        let values_text = pick(&sources.values, builtin::VALUES, "values")?;
+        let mesh_text = match &sources.mesh {
+            Some(text) => text.clone(),
+            None => builtin::MESH.unwrap_or("").to_string(),
+        };
+
+        let raw: RawConfig = if config_text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_yaml_ng::from_str::<Option<RawConfig>>(&config_text)
+                .map_err(ConfigError::InjectorConfig)?
+                .unwrap_or_default()
+        };
+        let policy = match raw.policy.as_deref().unwrap_or("") {
+            "enabled" => Policy::Enabled,
+            "disabled" => Policy::Disabled,
+            other => Policy::Other(other.to_string()),
+        };
+        let default_templates = raw
+            .default_templates
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| vec!["sidecar".to_string()]);
+        let config = InjectorConfig {
+            policy,
+            default_templates,
+            aliases: raw.aliases.unwrap_or_default(),
+            never_inject: raw.never_inject_selector.unwrap_or_default(),
+            always_inject: raw.always_inject_selector.unwrap_or_default(),
+            injected_annotations: raw.injected_annotations.unwrap_or_default(),
+        };
+        let mut templates = BTreeMap::new();
+        for (name, text) in raw.templates.unwrap_or_default() {
+            let text = text.unwrap_or_default();
+            let t = Template::parse(&name, &text).map_err(|source| ConfigError::Template {
+                name: name.clone(),
+                source,
+            })?;
+            templates.insert(name, t);
+        }
+
+        let values: Value = if values_text.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_yaml_ng::from_str(&values_text).map_err(ConfigError::Values)?
+        };
+        let values = match values {
+            Value::Null => Value::Object(Default::default()),
+            v @ Value::Object(_) => v,
+            _ => return Err(ConfigError::ValuesNotAMapping),
+        };
+        let mesh = mesh::apply(&mesh::defaults(), &mesh::parse_mapping(&mesh_text)?)?;
+        let values_tmpl = Arc::new(render::values_value(&values));
+        Ok(Injector {
+            config,
+            templates,
+            values,
+            mesh,
+            values_tmpl,
+        })
     }
 
     /// The built-in default configuration (our own templates, Istio's default values and mesh).
     pub fn builtin() -> Result<Injector, ConfigError> {
         Injector::load(&ConfigSources::default())
+    }
+
+    /// A value from `.Values` by path (`["global", "proxy", "statusPort"]`).
+    pub fn value(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(&self.values, |v, k| v.get(*k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_native_sidecars_need_every_kubelet_at_1_33() {
+        let auto = |v: &[&str]| NativeSidecars::Auto {
+            kubelet_versions: v.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(auto(&["v1.33.0", "v1.34.1"]).enabled());
+        assert!(!auto(&["v1.33.0", "v1.28.0"]).enabled());
+        assert!(!auto(&["garbage"]).enabled());
+        assert!(!auto(&[]).enabled());
+        assert!(NativeSidecars::Enabled.enabled());
+    }
+
+    #[test]
+    fn config_defaults_follow_istio() {
+        let inj = Injector::load(&ConfigSources {
+            injector_config: Some("policy: enabled\ntemplates: {}\n".into()),
+            values: Some("{}".into()),
+            mesh: Some(String::new()),
+        })
+        .unwrap();
+        assert_eq!(inj.config.default_templates, ["sidecar"]);
+        assert_eq!(inj.config.policy, Policy::Enabled);
+        assert_eq!(crate::mesh::status_port(&inj.mesh), 15020);
+    }
+
+    #[test]
+    fn values_that_are_not_a_mapping_are_rejected() {
+        let err = Injector::load(&ConfigSources {
+            injector_config: Some(String::new()),
+            values: Some("[1, 2]".into()),
+            mesh: None,
+        })
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::ValuesNotAMapping));
     }
 }

@@ -1,0 +1,135 @@
+use super::*;
+use crate::ConfigSources;
+
+/// A configuration with one tiny template, enough to exercise the review plumbing without
+/// depending on any shipped template.
+fn injector() -> Injector {
+    Injector::load(&ConfigSources {
+        injector_config: Some("policy: enabled\ntemplates:\n  sidecar: |\n    spec:\n      containers:\n      - name: istio-proxy\n        image: proxy\n".into()),
+        values: Some("{}".into()),
+        mesh: None,
+    })
+    .unwrap()
+}
+
+fn review_body(api_version: &str, pod: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "default",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": pod,
+            "oldObject": null,
+            "dryRun": false,
+            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
+        }
+    }))
+    .unwrap()
+}
+
+fn pod() -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "web-", "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "web", "image": "nginx"}]}})
+}
+
+#[test]
+fn answers_in_the_request_api_version_and_echoes_the_uid() {
+    for version in [V1, V1BETA1] {
+        let answer = review(
+            &review_body(version, pod()),
+            &injector(),
+            &Environment::default(),
+            "",
+        )
+        .unwrap();
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["apiVersion"], version);
+        assert_eq!(body["kind"], "AdmissionReview");
+        assert_eq!(
+            body["response"]["uid"],
+            "0df28fbd-5f5f-11e8-bc74-36e6bb280816"
+        );
+        assert_eq!(answer.name, "web-");
+        assert_eq!(answer.namespace, "default");
+    }
+}
+
+#[test]
+fn skipped_pods_are_allowed_without_a_patch() {
+    let mut p = pod();
+    p["spec"]["hostNetwork"] = json!(true);
+    let answer = review(
+        &review_body(V1, p),
+        &injector(),
+        &Environment::default(),
+        "",
+    )
+    .unwrap();
+    let rsp = response_of(&answer.body).unwrap();
+    assert_eq!(rsp["allowed"], true);
+    assert!(!rsp.contains_key("patch"));
+    assert!(matches!(answer.verdict, Verdict::Skipped(_)));
+}
+
+#[test]
+fn bad_annotations_are_denied_with_the_reason() {
+    let mut p = pod();
+    p["metadata"]["annotations"] =
+        json!({"traffic.sidecar.istio.io/includeOutboundIPRanges": "bad"});
+    let answer = review(
+        &review_body(V1, p),
+        &injector(),
+        &Environment::default(),
+        "",
+    )
+    .unwrap();
+    let rsp = response_of(&answer.body).unwrap();
+    assert_eq!(rsp["allowed"], false);
+    let msg = rsp["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("includeIPRanges invalid"), "{msg}");
+}
+
+#[test]
+fn garbage_gets_a_refusal_not_an_error() {
+    for body in [
+        &b"{not json"[..],
+        b"{}",
+        b"[]",
+        b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
+    ] {
+        let answer = review(body, &injector(), &Environment::default(), "").unwrap();
+        let rsp = response_of(&answer.body).unwrap();
+        assert_eq!(rsp["allowed"], false);
+    }
+    assert!(review(b"", &injector(), &Environment::default(), "").is_err());
+}
+
+#[test]
+fn every_truncated_review_gets_an_answer() {
+    let body = review_body(V1, pod());
+    for end in 1..body.len() {
+        let answer = review(&body[..end], &injector(), &Environment::default(), "").unwrap();
+        let rsp = response_of(&answer.body).unwrap();
+        assert_eq!(rsp["allowed"], false, "{end}-byte prefix was allowed");
+    }
+}
+
+#[test]
+fn url_path_parameters_become_env_vars() {
+    let envs = path_envs("/cluster/c1/net/n1/foo/a--slash--b/odd");
+    assert_eq!(envs["ISTIO_META_CLUSTER_ID"], "c1");
+    assert_eq!(envs["ISTIO_META_NETWORK"], "n1");
+    assert_eq!(envs["FOO"], "a/b");
+    assert_eq!(envs.len(), 3);
+    let legacy = path_envs("/:ENV:cluster=x:ENV:=bad:ENV:net=");
+    assert_eq!(legacy["ISTIO_META_CLUSTER_ID"], "x");
+    assert_eq!(legacy["ISTIO_META_NETWORK"], "");
+    assert!(path_envs("").is_empty());
+}

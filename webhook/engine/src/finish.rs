@@ -1,0 +1,931 @@
+//! Everything Istio does to the pod after the templates are merged (`postProcessPod` and
+//! friends): re-applying the user's own versions of injected containers, cluster env from the
+//! URL path, Prometheus merge, probe rewriting, the status annotation and container order. Also
+//! the re-injection stripping that happens before rendering.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::gojson::{self, GoType};
+use crate::merge::{self, MergeError};
+use crate::validate::parse_go_bool;
+
+pub const PROXY: &str = "istio-proxy";
+pub const INIT: &str = "istio-init";
+pub const VALIDATION: &str = "istio-validation";
+pub const CORE_DUMP: &str = "enable-core-dump";
+const STATUS: &str = "sidecar.istio.io/status";
+const OVERRIDES: &str = "proxy.istio.io/overrides";
+const PROBERS_ENV: &str = "ISTIO_KUBE_APP_PROBERS";
+const PROMETHEUS_ENV: &str = "ISTIO_PROMETHEUS_ANNOTATIONS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    #[error("{OVERRIDES} is not valid JSON")]
+    Overrides(#[source] serde_json::Error),
+    #[error("failed to apply sidecar container")]
+    Reapply(#[source] MergeError),
+    #[error("invalid prometheus scrape {0}")]
+    Prometheus(String),
+}
+
+/// What post-processing needs beyond the pod.
+pub struct PostContext<'a> {
+    /// Env vars moved to the end of istio-proxy's env (URL path parameters, cluster, network).
+    pub proxy_envs: &'a BTreeMap<String, String>,
+    /// `defaultConfig.statusPort` of the mesh config.
+    pub mesh_status_port: i64,
+    /// mesh `enablePrometheusMerge`.
+    pub mesh_prometheus_merge: bool,
+    /// `holdApplicationUntilProxyStarts` from mesh + annotation, or values.
+    pub hold_application: bool,
+    /// values `sidecarInjectorWebhook.rewriteAppHTTPProbe`.
+    pub rewrite_probes: bool,
+    pub revision: &'a str,
+    pub injected_annotations: &'a BTreeMap<String, String>,
+}
+
+fn list<'a>(pod: &'a Value, field: &str) -> &'a [Value] {
+    pod.pointer(&format!("/spec/{field}"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn list_mut<'a>(pod: &'a mut Value, field: &str) -> Option<&'a mut Vec<Value>> {
+    pod.pointer_mut(&format!("/spec/{field}"))
+        .and_then(Value::as_array_mut)
+}
+
+fn name_of(c: &Value) -> &str {
+    c.get("name").and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn find<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
+    items.iter().find(|c| name_of(c) == name)
+}
+
+/// `FindContainerFromPod`: containers first, then init containers.
+pub fn find_in_pod<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
+    find(list(pod, "containers"), name).or_else(|| find(list(pod, "initContainers"), name))
+}
+
+fn find_in_pod_mut<'a>(pod: &'a mut Value, name: &str) -> Option<&'a mut Value> {
+    let in_containers = find(list(pod, "containers"), name).is_some();
+    let field = if in_containers {
+        "containers"
+    } else {
+        "initContainers"
+    };
+    list_mut(pod, field)?
+        .iter_mut()
+        .find(|c| name_of(c) == name)
+}
+
+pub fn annotations(pod: &Value) -> BTreeMap<String, String> {
+    string_map(pod.pointer("/metadata/annotations"))
+}
+
+pub fn labels(pod: &Value) -> BTreeMap<String, String> {
+    string_map(pod.pointer("/metadata/labels"))
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k.clone(), s)
+        })
+        .collect()
+}
+
+/// The metadata map at `/metadata/<field>`, created if missing.
+fn meta_map<'a>(pod: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {
+    let root = pod.as_object_mut().expect("a pod is an object");
+    let meta = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    let m = meta
+        .as_object_mut()
+        .expect("metadata was just made an object")
+        .entry(field)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !m.is_object() {
+        *m = Value::Object(Map::new());
+    }
+    m.as_object_mut().expect("just made an object")
+}
+
+/// The container names a previous injection recorded (`sidecar.istio.io/status`), or `None`
+/// when the pod was not injected (or the record does not parse).
+pub struct PreviousInjection {
+    pub containers: Vec<String>,
+    pub init_containers: Vec<String>,
+}
+
+pub fn previous_injection(pod: &Value) -> Option<PreviousInjection> {
+    let text = pod
+        .pointer("/metadata/annotations")?
+        .get(STATUS)?
+        .as_str()?;
+    let status: Value = serde_json::from_str(text).ok()?;
+    if !status.is_object() {
+        return None;
+    }
+    let names = |key: &str| -> Vec<String> {
+        status
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    Some(PreviousInjection {
+        containers: names("containers"),
+        init_containers: names("initContainers"),
+    })
+}
+
+/// Prometheus' label-name sanitising: `prometheus.io/scrape` and `prometheus-io.scrape` both
+/// become `prometheus_io_scrape`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+const SCRAPE: &str = "prometheus_io_scrape";
+const PORT: &str = "prometheus_io_port";
+const PATH: &str = "prometheus_io_path";
+const TARGETS: &str = "prometheus_istio_io_scrape_targets";
+const SECURE_PORT: &str = "prometheus_istio_io_secure_port";
+
+fn prometheus_port(pod: &Value) -> Option<String> {
+    annotations(pod)
+        .into_iter()
+        .find(|(k, _)| sanitize(k) == PORT)
+        .map(|(_, v)| v)
+}
+
+fn clear_prometheus(pod: &mut Value) {
+    let anns = meta_map(pod, "annotations");
+    anns.retain(|k, _| !matches!(sanitize(k).as_str(), SCRAPE | PORT | PATH | TARGETS));
+}
+
+/// `stripPod`: removes what a previous injection added, so rendering sees the user's pod.
+pub fn strip_pod(pod: &Value, mesh_status_port: i64) -> Value {
+    let Some(prev) = previous_injection(pod) else {
+        return pod.clone();
+    };
+    let mut out = pod.clone();
+    for (field, names) in [
+        ("containers", &prev.containers),
+        ("initContainers", &prev.init_containers),
+    ] {
+        if let Some(items) = list_mut(&mut out, field) {
+            items.retain(|c| !names.iter().any(|n| n == name_of(c)));
+        }
+    }
+    if prometheus_port(&out).as_deref() == Some(mesh_status_port.to_string().as_str()) {
+        clear_prometheus(&mut out);
+    }
+    meta_map(&mut out, "annotations").remove(STATUS);
+    out
+}
+
+fn parse_overrides(pod: &Value) -> Result<(Vec<Value>, Vec<Value>), FinishError> {
+    let Some(text) = annotations(pod).get(OVERRIDES).cloned() else {
+        return Ok((vec![], vec![]));
+    };
+    let v: Value = serde_json::from_str(&text).map_err(FinishError::Overrides)?;
+    let get = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    Ok((get("containers"), get("initContainers")))
+}
+
+/// `reinsertOverrides`: containers saved in `proxy.istio.io/overrides` come back before
+/// rendering, so templates see the pod as the user wrote it.
+pub fn reinsert_overrides(pod: Value) -> Result<Value, FinishError> {
+    let (containers, init) = parse_overrides(&pod)?;
+    let mut pod = pod;
+    for (field, saved) in [("containers", containers), ("initContainers", init)] {
+        for c in saved {
+            if find(list(&pod, field), name_of(&c)).is_some() {
+                continue;
+            }
+            ensure_list(&mut pod, field).push(c);
+        }
+    }
+    Ok(pod)
+}
+
+fn ensure_list<'a>(pod: &'a mut Value, field: &str) -> &'a mut Vec<Value> {
+    let root = pod.as_object_mut().expect("a pod is an object");
+    let spec = root.entry("spec").or_insert_with(|| json!({}));
+    if !spec.is_object() {
+        *spec = json!({});
+    }
+    let l = spec
+        .as_object_mut()
+        .expect("spec is an object")
+        .entry(field)
+        .or_insert_with(|| json!([]));
+    if !l.is_array() {
+        *l = json!([]);
+    }
+    l.as_array_mut().expect("just made a list")
+}
+
+/// `reapplyOverwrittenContainers`: a container the user declared under an injected name
+/// (`istio-proxy`, `istio-init`, …) is merged back over the injected one and remembered in
+/// `proxy.istio.io/overrides`.
+pub fn reapply_overwritten_containers(
+    final_pod: Value,
+    original: &Value,
+    template_pod: &Value,
+    proxy_interception_tproxy: bool,
+) -> Result<Value, FinishError> {
+    let (saved_containers, saved_init) = parse_overrides(original)?;
+    let prev = previous_injection(original);
+    let already = prev.is_some();
+    let prev = prev.unwrap_or(PreviousInjection {
+        containers: vec![],
+        init_containers: vec![],
+    });
+    let mut final_pod = final_pod;
+    let mut overrides = Map::new();
+    for (field, injected_before, saved) in [
+        ("containers", &prev.containers, &saved_containers),
+        ("initContainers", &prev.init_containers, &saved_init),
+    ] {
+        let mut applied = Vec::new();
+        for c in list(template_pod, field) {
+            let name = name_of(c);
+            if injected_before.iter().any(|n| n == name) {
+                continue;
+            }
+            let found = find(saved, name).or_else(|| {
+                if field == "containers" {
+                    find(list(original, "containers"), name)
+                } else {
+                    find_in_pod(original, name)
+                }
+            });
+            let Some(found) = found else { continue };
+            let mut overlay = found.clone();
+            if let Some(obj) = overlay.as_object_mut()
+                && obj
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| i == "auto" || i.is_empty())
+            {
+                obj.remove("image");
+            }
+            final_pod = merge::merge_pod(&final_pod, &json!({"spec": {field: [overlay.clone()]}}))
+                .map_err(FinishError::Reapply)?;
+            applied.push(gojson::order(&overlay, GoType::Container));
+        }
+        if !applied.is_empty() {
+            overrides.insert(field.to_string(), Value::Array(applied));
+        }
+    }
+    if !already && !overrides.is_empty() {
+        meta_map(&mut final_pod, "annotations").insert(
+            OVERRIDES.into(),
+            Value::String(Value::Object(overrides).to_string()),
+        );
+    }
+    adjust_init_container_user(&mut final_pod, original, proxy_interception_tproxy);
+    Ok(final_pod)
+}
+
+/// `adjustInitContainerUser`: istio-init's `-u` follows a user-set proxy uid; under CNI the
+/// validation container runs as that user too; TPROXY forces the proxy back to uid 0.
+fn adjust_init_container_user(final_pod: &mut Value, original: &Value, mesh_tproxy: bool) {
+    let Some(user) = find_in_pod(original, PROXY) else {
+        return;
+    };
+    let sc = user.get("securityContext");
+    let run_as_user = sc
+        .and_then(|s| s.get("runAsUser"))
+        .filter(|v| !v.is_null())
+        .cloned();
+    let run_as_group = sc
+        .and_then(|s| s.get("runAsGroup"))
+        .filter(|v| !v.is_null())
+        .cloned();
+    if run_as_user.is_none() && run_as_group.is_none() {
+        return;
+    }
+    let init_name = if find(list(final_pod, "initContainers"), INIT).is_some() {
+        INIT
+    } else if find(list(final_pod, "initContainers"), VALIDATION).is_some() {
+        VALIDATION
+    } else {
+        return;
+    };
+    let tproxy = mesh_tproxy
+        || annotations(final_pod)
+            .get("sidecar.istio.io/interceptionMode")
+            .map(String::as_str)
+            == Some("TPROXY");
+    if tproxy
+        && run_as_user.is_some()
+        && let Some(sidecar) = find_in_pod_mut(final_pod, PROXY)
+        && let Some(sc) = sidecar
+            .get_mut("securityContext")
+            .and_then(Value::as_object_mut)
+    {
+        sc.insert("runAsUser".into(), json!(0));
+    }
+    let Some(init) = list_mut(final_pod, "initContainers")
+        .and_then(|l| l.iter_mut().find(|c| name_of(c) == init_name))
+    else {
+        return;
+    };
+    if !tproxy && init_name == VALIDATION {
+        let obj = init.as_object_mut().expect("containers are objects");
+        let sc = obj.entry("securityContext").or_insert_with(|| json!({}));
+        if let Some(sc) = sc.as_object_mut() {
+            if let Some(u) = &run_as_user {
+                sc.insert("runAsUser".into(), u.clone());
+            }
+            if let Some(g) = &run_as_group {
+                sc.insert("runAsGroup".into(), g.clone());
+            }
+        }
+    }
+    let uid = run_as_user.as_ref().and_then(Value::as_i64).unwrap_or(0);
+    if uid == 0 {
+        return;
+    }
+    if let Some(args) = init.get_mut("args").and_then(Value::as_array_mut)
+        && let Some(i) = args.iter().position(|a| a == "-u")
+        && i + 1 < args.len()
+    {
+        args[i + 1] = Value::String(uid.to_string());
+    }
+}
+
+/// `postProcessPod`.
+pub fn post_process(
+    pod: &mut Value,
+    template_pod: &Value,
+    ctx: &PostContext<'_>,
+) -> Result<(), FinishError> {
+    meta_map(pod, "annotations");
+    meta_map(pod, "labels");
+    overwrite_cluster_info(pod, ctx.proxy_envs);
+    prometheus_merge(pod, ctx)?;
+    secure_prometheus_port(pod);
+    rewrite_probes(pod, ctx);
+    apply_metadata(pod, template_pod, ctx);
+    reorder(pod, ctx.hold_application);
+    Ok(())
+}
+
+/// `updateClusterEnvs`: the path/cluster/network env vars move to the end, sorted by name.
+fn overwrite_cluster_info(pod: &mut Value, envs: &BTreeMap<String, String>) {
+    if envs.is_empty() {
+        return;
+    }
+    let Some(sidecar) = find_in_pod_mut(pod, PROXY) else {
+        return;
+    };
+    let obj = sidecar.as_object_mut().expect("containers are objects");
+    let env = obj.entry("env").or_insert_with(|| json!([]));
+    let mut kept: Vec<Value> = env
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| !envs.contains_key(name_of(e)))
+        .cloned()
+        .collect();
+    kept.extend(envs.iter().map(|(k, v)| json!({"name": k, "value": v})));
+    *env = Value::Array(kept);
+}
+
+const RESERVED_PORTS: &[(&str, &str)] = &[
+    ("15000", "Envoy admin"),
+    ("15001", "outbound capture"),
+    ("15004", "debug"),
+    ("15006", "inbound capture"),
+    ("15008", "HBONE tunnel"),
+    ("15020", "merged metrics"),
+    ("15021", "health checks"),
+    ("15053", "DNS proxy"),
+    ("15090", "Envoy Prometheus telemetry"),
+];
+
+fn check_port(what: &str, port: &str, target: &str) -> Result<(), FinishError> {
+    let n: i64 = port
+        .parse()
+        .ok()
+        .filter(|n| (1..=65535).contains(n))
+        .ok_or_else(|| FinishError::Prometheus(format!("{what}: invalid port {port:?}")))?;
+    let canon = n.to_string();
+    if canon == target {
+        return Err(FinishError::Prometheus(format!(
+            "{what}: port {port} conflicts with agent port"
+        )));
+    }
+    if let Some((_, reason)) = RESERVED_PORTS.iter().find(|(p, _)| *p == canon) {
+        return Err(FinishError::Prometheus(format!(
+            "{what}: port {port} is reserved for Istio ({reason}) and cannot be scraped"
+        )));
+    }
+    Ok(())
+}
+
+/// `applyPrometheusMerge`: the app's scrape settings move into the proxy's env and the
+/// annotations point Prometheus at the agent, which merges both.
+fn prometheus_merge(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), FinishError> {
+    let anns = annotations(pod);
+    let scrape_on = anns
+        .iter()
+        .filter(|(k, _)| sanitize(k) == SCRAPE)
+        .find_map(|(_, v)| parse_go_bool(v))
+        .unwrap_or(true);
+    let enabled = anns
+        .get("prometheus.istio.io/merge-metrics")
+        .and_then(|v| parse_go_bool(v))
+        .unwrap_or(ctx.mesh_prometheus_merge);
+    if !scrape_on || !enabled {
+        return Ok(());
+    }
+    let target = ctx.mesh_status_port.to_string();
+    if prometheus_port(pod).as_deref() == Some(target.as_str()) {
+        return Ok(());
+    }
+    let (mut scrape, mut path, mut port) = (String::new(), String::new(), String::new());
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for (k, v) in &anns {
+        match sanitize(k).as_str() {
+            PORT => port = v.clone(),
+            SCRAPE => scrape = v.clone(),
+            PATH => path = v.clone(),
+            TARGETS => {
+                if let Some(t) = parse_scrape_targets(v) {
+                    targets = t;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((p, pa)) = targets.first() {
+        port = p.clone();
+        path = pa.clone();
+        for (p, _) in &targets {
+            check_port("targets: invalid target", p, &target)?;
+        }
+    } else if !port.is_empty() {
+        check_port("configuration", &port, &target)?;
+    }
+    let empty = scrape.is_empty() && path.is_empty() && port.is_empty() && targets.is_empty();
+    if !empty && let Some(sidecar) = find_in_pod_mut(pod, PROXY) {
+        let mut cfg = json!({"scrape": scrape, "path": path, "port": port});
+        if !targets.is_empty() {
+            cfg["targets"] = Value::Array(
+                targets
+                    .iter()
+                    .map(|(p, pa)| json!({"port": p, "path": pa}))
+                    .collect(),
+            );
+        }
+        push_env(sidecar, PROMETHEUS_ENV, cfg.to_string());
+    }
+    clear_prometheus(pod);
+    let anns = meta_map(pod, "annotations");
+    anns.insert("prometheus.io/port".into(), Value::String(target));
+    anns.insert("prometheus.io/path".into(), json!("/stats/prometheus"));
+    anns.insert("prometheus.io/scrape".into(), json!("true"));
+    Ok(())
+}
+
+/// `port:path,…` with path defaulting to `/metrics`; `None` when an entry has no port.
+fn parse_scrape_targets(raw: &str) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (port, path) = match entry.split_once(':') {
+            Some((p, pa)) => (p.trim(), pa.trim()),
+            None => (entry, ""),
+        };
+        if port.is_empty() {
+            return None;
+        }
+        let path = if path.is_empty() { "/metrics" } else { path };
+        out.push((port.to_string(), path.to_string()));
+    }
+    Some(out)
+}
+
+fn push_env(container: &mut Value, name: &str, value: String) {
+    let obj = container.as_object_mut().expect("containers are objects");
+    let env = obj.entry("env").or_insert_with(|| json!([]));
+    if !env.is_array() {
+        *env = json!([]);
+    }
+    env.as_array_mut()
+        .expect("just made a list")
+        .push(json!({"name": name, "value": value}));
+}
+
+/// `applySecurePrometheusAnnotation`.
+fn secure_prometheus_port(pod: &mut Value) {
+    if annotations(pod).keys().any(|k| sanitize(k) == SECURE_PORT) {
+        return;
+    }
+    let Some(sidecar) = find_in_pod(pod, PROXY) else {
+        return;
+    };
+    let port = sidecar
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| name_of(e) == "ENVOY_SECURE_MERGED_METRICS_PORT")
+        .and_then(|e| e.get("value").and_then(Value::as_str))
+        .filter(|v| !v.is_empty() && *v != "0")
+        .map(str::to_string);
+    if let Some(port) = port {
+        meta_map(pod, "annotations").insert(
+            "prometheus.istio.io/secure-port".into(),
+            Value::String(port),
+        );
+    }
+}
+
+/// `applyRewrite`: app probes go through the agent on the status port, which performs the
+/// real check from `ISTIO_KUBE_APP_PROBERS`.
+fn rewrite_probes(pod: &mut Value, ctx: &PostContext<'_>) {
+    if find_in_pod(pod, PROXY).is_none() {
+        return;
+    }
+    let anns = annotations(pod);
+    let rewrite = anns
+        .get("sidecar.istio.io/rewriteAppHTTPProbers")
+        .and_then(|v| parse_go_bool(v))
+        .unwrap_or(ctx.rewrite_probes);
+    if !rewrite {
+        return;
+    }
+    if let Some(probers) = dump_app_probers(pod, ctx.mesh_status_port) {
+        let previously = anns.contains_key(STATUS);
+        let sidecar = find_in_pod_mut(pod, PROXY).expect("checked above");
+        merge_or_append_probers(sidecar, previously, probers);
+    }
+    let status_port = match anns.get("status.sidecar.istio.io/port") {
+        Some(v) => v.trim().parse::<i64>().unwrap_or(0),
+        None => ctx.mesh_status_port,
+    };
+    for field in ["containers", "initContainers"] {
+        if let Some(items) = list_mut(pod, field) {
+            for c in items.iter_mut().filter(|c| name_of(c) != PROXY) {
+                convert_probes(c, status_port);
+            }
+        }
+    }
+}
+
+const PROBES: [(&str, &str, &str); 5] = [
+    ("readinessProbe", "/app-health", "readyz"),
+    ("livenessProbe", "/app-health", "livez"),
+    ("startupProbe", "/app-health", "startupz"),
+    ("preStop", "/app-lifecycle", "prestopz"),
+    ("postStart", "/app-lifecycle", "poststartz"),
+];
+
+fn probe_slot<'a>(c: &'a Value, field: &str) -> Option<&'a Value> {
+    match field {
+        "preStop" | "postStart" => c.get("lifecycle")?.get(field),
+        _ => c.get(field),
+    }
+    .filter(|v| v.is_object())
+}
+
+/// `DumpAppProbers`: the JSON map of prober URL → original check, keys sorted.
+fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
+    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    let all = list(pod, "initContainers")
+        .iter()
+        .chain(list(pod, "containers"));
+    for c in all.filter(|c| name_of(c) != PROXY) {
+        let ports: BTreeMap<&str, i64> = c
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let name = p.get("name")?.as_str().filter(|n| !n.is_empty())?;
+                Some((name, p.get("containerPort")?.as_i64()?))
+            })
+            .collect();
+        for (field, prefix, suffix) in PROBES {
+            let Some(probe) = probe_slot(c, field) else {
+                continue;
+            };
+            let lifecycle = prefix == "/app-lifecycle";
+            let timeout = if lifecycle {
+                None
+            } else {
+                probe
+                    .get("timeoutSeconds")
+                    .and_then(Value::as_i64)
+                    .filter(|t| *t != 0)
+            };
+            let (kind, action, go_type) = if let Some(h) = probe.get("httpGet") {
+                ("httpGet", h, GoType::HttpGet)
+            } else if let Some(t) = probe.get("tcpSocket") {
+                ("tcpSocket", t, GoType::TcpSocket)
+            } else if let Some(g) = probe.get("grpc").filter(|_| !lifecycle) {
+                ("grpc", g, GoType::Grpc)
+            } else {
+                continue;
+            };
+            let mut action = action.clone();
+            if kind != "grpc" {
+                match action.get("port") {
+                    Some(Value::String(named)) => match ports.get(named.as_str()) {
+                        Some(p) => action["port"] = json!(p),
+                        None => continue,
+                    },
+                    Some(p) if p.as_i64() == Some(target_port) => continue,
+                    _ => {}
+                }
+            }
+            let mut prober = Map::new();
+            prober.insert(kind.into(), gojson::order(&action, go_type));
+            if let Some(t) = timeout {
+                prober.insert("timeoutSeconds".into(), json!(t));
+            }
+            out.insert(
+                format!("{prefix}/{}/{suffix}", name_of(c)),
+                Value::Object(prober),
+            );
+        }
+    }
+    if out.is_empty() {
+        return None;
+    }
+    Some(Value::Object(out.into_iter().collect()).to_string())
+}
+
+fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probers: String) {
+    if previously_injected {
+        let existing = sidecar
+            .get_mut("env")
+            .and_then(Value::as_array_mut)
+            .and_then(|env| env.iter_mut().find(|e| name_of(e) == PROBERS_ENV));
+        if let Some(entry) = existing {
+            let old: Option<BTreeMap<String, Value>> = entry
+                .get("value")
+                .and_then(Value::as_str)
+                .and_then(|s| serde_json::from_str(s).ok());
+            let new: Option<BTreeMap<String, Value>> = serde_json::from_str(&probers).ok();
+            if let (Some(old), Some(mut new)) = (old, new) {
+                new.extend(old);
+                *entry = json!({"name": PROBERS_ENV, "value": Value::Object(new.into_iter().collect()).to_string()});
+            }
+            return;
+        }
+    }
+    push_env(sidecar, PROBERS_ENV, probers);
+}
+
+/// Rewrites a container's probes and lifecycle hooks to the agent's URLs.
+fn convert_probes(c: &mut Value, status_port: i64) {
+    let name = name_of(c).to_string();
+    for (field, prefix, suffix) in PROBES {
+        let url = format!("{prefix}/{name}/{suffix}");
+        let lifecycle = prefix == "/app-lifecycle";
+        let slot = if lifecycle {
+            c.get_mut("lifecycle").and_then(|l| l.get_mut(field))
+        } else {
+            c.get_mut(field)
+        };
+        let Some(Value::Object(probe)) = slot else {
+            continue;
+        };
+        let kind = ["httpGet", "tcpSocket", "grpc"]
+            .into_iter()
+            .find(|k| probe.contains_key(*k) && !(lifecycle && *k == "grpc"));
+        let Some(kind) = kind else { continue };
+        let mut action = if kind == "httpGet" {
+            probe.get("httpGet").cloned().unwrap_or_else(|| json!({}))
+        } else {
+            probe.remove(kind);
+            json!({})
+        };
+        action["path"] = json!(url);
+        action["port"] = json!(status_port);
+        if action.get("scheme").and_then(Value::as_str) == Some("HTTPS") {
+            action["scheme"] = json!("HTTP");
+        }
+        probe.insert("httpGet".into(), action);
+    }
+}
+
+/// `applyMetadata`: network label, status annotation, `injectedAnnotations`.
+fn apply_metadata(pod: &mut Value, template_pod: &Value, ctx: &PostContext<'_>) {
+    if let Some(nw) = ctx.proxy_envs.get("ISTIO_META_NETWORK") {
+        meta_map(pod, "labels").insert("topology.istio.io/network".into(), json!(nw));
+    }
+    let names = |field: &str| -> Value {
+        let l = list(template_pod, field);
+        if l.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(l.iter().map(|c| json!(name_of(c))).collect())
+        }
+    };
+    let revision = if ctx.revision.is_empty() {
+        "default"
+    } else {
+        ctx.revision
+    };
+    let mut status = Map::new();
+    status.insert("initContainers".into(), names("initContainers"));
+    status.insert("containers".into(), names("containers"));
+    status.insert("volumes".into(), names("volumes"));
+    status.insert("imagePullSecrets".into(), names("imagePullSecrets"));
+    status.insert("revision".into(), json!(revision));
+    let anns = meta_map(pod, "annotations");
+    anns.insert(
+        STATUS.into(),
+        Value::String(Value::Object(status).to_string()),
+    );
+    for (k, v) in ctx.injected_annotations {
+        anns.insert(k.clone(), json!(v));
+    }
+}
+
+fn move_container(items: &mut Vec<Value>, name: &str, first: bool) {
+    if let Some(i) = items.iter().position(|c| name_of(c) == name) {
+        let c = items.remove(i);
+        if first {
+            items.insert(0, c);
+        } else {
+            items.push(c);
+        }
+    }
+}
+
+/// `reorderPod`: classic proxies go last (first when holding the app); native sidecars go
+/// first among init containers, after istio-init/istio-validation.
+fn reorder(pod: &mut Value, hold: bool) {
+    if let Some(c) = list_mut(pod, "containers") {
+        move_container(c, PROXY, hold);
+    }
+    let native = find(list(pod, "initContainers"), PROXY).is_some();
+    if let Some(init) = list_mut(pod, "initContainers") {
+        if native {
+            for name in [CORE_DUMP, PROXY, VALIDATION, INIT] {
+                move_container(init, name, true);
+            }
+        } else {
+            move_container(init, VALIDATION, true);
+            move_container(init, INIT, false);
+            move_container(init, CORE_DUMP, false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx<'a>(
+        envs: &'a BTreeMap<String, String>,
+        ann: &'a BTreeMap<String, String>,
+    ) -> PostContext<'a> {
+        PostContext {
+            proxy_envs: envs,
+            mesh_status_port: 15020,
+            mesh_prometheus_merge: true,
+            hold_application: false,
+            rewrite_probes: true,
+            revision: "",
+            injected_annotations: ann,
+        }
+    }
+
+    #[test]
+    fn probes_are_rewritten_and_recorded() {
+        let mut pod = json!({"metadata": {}, "spec": {"containers": [
+            {"name": "app", "ports": [{"name": "http", "containerPort": 8080}],
+             "readinessProbe": {"httpGet": {"port": "http", "path": "/ready", "scheme": "HTTPS"}, "timeoutSeconds": 2},
+             "livenessProbe": {"tcpSocket": {"port": 9000}}},
+            {"name": "istio-proxy"}
+        ]}});
+        let (e, a) = (BTreeMap::new(), BTreeMap::new());
+        post_process(&mut pod, &json!({}), &ctx(&e, &a)).unwrap();
+        let app = &pod["spec"]["containers"][0];
+        assert_eq!(
+            app["readinessProbe"]["httpGet"],
+            json!({"port": 15020, "path": "/app-health/app/readyz", "scheme": "HTTP"})
+        );
+        assert_eq!(
+            app["livenessProbe"],
+            json!({"httpGet": {"path": "/app-health/app/livez", "port": 15020}})
+        );
+        let env = &pod["spec"]["containers"][1]["env"];
+        let probers = env
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == PROBERS_ENV)
+            .unwrap();
+        assert_eq!(
+            probers["value"],
+            r#"{"/app-health/app/livez":{"tcpSocket":{"port":9000}},"/app-health/app/readyz":{"httpGet":{"path":"/ready","port":8080,"scheme":"HTTPS"},"timeoutSeconds":2}}"#
+        );
+    }
+
+    #[test]
+    fn prometheus_annotations_move_to_the_agent() {
+        let mut pod = json!({"metadata": {"annotations": {"prometheus.io/port": "8080", "prometheus.io.scrape": "true"}},
+                             "spec": {"containers": [{"name": "istio-proxy"}]}});
+        let (e, a) = (BTreeMap::new(), BTreeMap::new());
+        post_process(&mut pod, &json!({}), &ctx(&e, &a)).unwrap();
+        let anns = &pod["metadata"]["annotations"];
+        assert_eq!(anns["prometheus.io/port"], "15020");
+        assert!(anns.get("prometheus.io.scrape").is_none());
+        let env = &pod["spec"]["containers"][0]["env"][0];
+        assert_eq!(env["value"], r#"{"scrape":"true","path":"","port":"8080"}"#);
+    }
+
+    #[test]
+    fn reserved_scrape_ports_are_refused() {
+        let mut pod = json!({"metadata": {"annotations": {"prometheus.io/port": "15090"}},
+                             "spec": {"containers": [{"name": "istio-proxy"}]}});
+        let (e, a) = (BTreeMap::new(), BTreeMap::new());
+        assert!(post_process(&mut pod, &json!({}), &ctx(&e, &a)).is_err());
+    }
+
+    #[test]
+    fn classic_proxy_goes_last_and_istio_init_after_user_init_containers() {
+        let mut pod = json!({"spec": {
+            "containers": [{"name": "istio-proxy"}, {"name": "app"}],
+            "initContainers": [{"name": "istio-init"}, {"name": "user-init"}]
+        }});
+        reorder(&mut pod, false);
+        assert_eq!(pod["spec"]["containers"][1]["name"], "istio-proxy");
+        assert_eq!(pod["spec"]["initContainers"][1]["name"], "istio-init");
+    }
+
+    #[test]
+    fn reinjection_strips_what_the_status_lists() {
+        let pod = json!({"metadata": {"annotations": {
+            STATUS: r#"{"initContainers":["istio-init"],"containers":["istio-proxy"]}"#,
+            "prometheus.io/port": "15020"}},
+            "spec": {"containers": [{"name": "app"}, {"name": "istio-proxy"}], "initContainers": [{"name": "istio-init"}]}});
+        let stripped = strip_pod(&pod, 15020);
+        assert_eq!(stripped["spec"]["containers"], json!([{"name": "app"}]));
+        assert_eq!(stripped["spec"]["initContainers"], json!([]));
+        assert_eq!(stripped["metadata"]["annotations"], json!({}));
+    }
+
+    #[test]
+    fn user_proxy_uid_feeds_istio_init() {
+        let original = json!({"spec": {"containers": [{"name": "istio-proxy", "image": "auto", "securityContext": {"runAsUser": 1234}}]}});
+        let template = json!({"spec": {"containers": [{"name": "istio-proxy", "image": "proxy"}]}});
+        let merged = json!({"metadata": {}, "spec": {
+            "containers": [{"name": "istio-proxy", "image": "proxy", "securityContext": {"runAsUser": 1337}}],
+            "initContainers": [{"name": "istio-init", "args": ["-u", "1337"]}]}});
+        let out = reapply_overwritten_containers(merged, &original, &template, false).unwrap();
+        assert_eq!(out["spec"]["containers"][0]["image"], "proxy");
+        assert_eq!(
+            out["spec"]["containers"][0]["securityContext"]["runAsUser"],
+            1234
+        );
+        assert_eq!(
+            out["spec"]["initContainers"][0]["args"],
+            json!(["-u", "1234"])
+        );
+        assert_eq!(
+            out["metadata"]["annotations"][OVERRIDES],
+            r#"{"containers":[{"name":"istio-proxy","resources":{},"securityContext":{"runAsUser":1234}}]}"#
+        );
+    }
+}

@@ -1,0 +1,661 @@
+//! One pod through the whole pipeline: decide, render, merge, finish. Shared by the webhook
+//! (`admission`) and `kube-inject`; the two differ only in the [`Mode`].
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::config::{Environment, InjectorConfig, Platform, Policy};
+use crate::decide::{self, Decision, SkipReason};
+use crate::finish::{self, FinishError, PostContext};
+use crate::merge::{self, MergeError};
+use crate::mesh::{self, MeshError};
+use crate::render::RenderError;
+use crate::validate::{self, InvalidAnnotations};
+use crate::{Injector, data};
+
+/// Who is asking.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// The admission webhook: the configured policy and selectors; `path_envs` are the env vars
+    /// from the URL path (`/inject/cluster/c1/net/n1`).
+    Webhook { path_envs: BTreeMap<String, String> },
+    /// `kube-inject`: policy `enabled`, no selectors, the default templates, the
+    /// `proxy.istio.io/config` annotation folded into the mesh config, and the enclosing
+    /// workload as owner.
+    KubeInject { owner: Owner },
+}
+
+/// The workload a pod belongs to (`TypeMeta` + `DeploymentMeta` in the templates).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: String,
+    pub api_version: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Skipped(SkipReason),
+    /// `original` is the pod the patch applies to (namespace defaulted, managedFields
+    /// dropped); `injected` is the result.
+    Injected {
+        original: Value,
+        injected: Value,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    #[error("the object is not a pod: {0}")]
+    NotAPod(&'static str),
+    #[error("injection refused")]
+    Annotations(#[from] InvalidAnnotations),
+    #[error("could not parse proxy config")]
+    ProxyConfig(#[source] MeshError),
+    #[error("requested template {name:?} not found; have {known}")]
+    UnknownTemplate { name: String, known: String },
+    #[error("failed to run injection template {name:?}")]
+    Render {
+        name: String,
+        #[source]
+        source: RenderError,
+    },
+    #[error("failed applying injection overlay")]
+    Merge(#[source] MergeError),
+    #[error("failed to process pod")]
+    Finish(#[from] FinishError),
+}
+
+const PROXY_CONFIG_ANNOTATION: &str = "proxy.istio.io/config";
+const NATIVE_ANNOTATION: &str = "sidecar.istio.io/nativeSidecar";
+
+/// Injects (or skips) one pod. `namespace` is the request's namespace, used when the pod has
+/// none.
+pub fn inject(
+    pod: &Value,
+    namespace: &str,
+    injector: &Injector,
+    env: &Environment,
+    mode: &Mode,
+) -> Result<Outcome, InjectError> {
+    let mut pod = pod.clone();
+    let meta = prepare(&mut pod, namespace)?;
+    let ns = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+
+    let kube_inject_config;
+    let config = match mode {
+        Mode::Webhook { .. } => &injector.config,
+        Mode::KubeInject { .. } => {
+            kube_inject_config = InjectorConfig {
+                policy: Policy::Enabled,
+                default_templates: vec!["sidecar".into()],
+                ..InjectorConfig::default()
+            };
+            &kube_inject_config
+        }
+    };
+    if let Decision::Skip(reason) = decide::decide(&pod, &ns, config) {
+        return Ok(Outcome::Skipped(reason));
+    }
+
+    let annotations = finish::annotations(&pod);
+    let labels = finish::labels(&pod);
+
+    // The effective ProxyConfig: mesh defaultConfig with the pod's annotation on top. The
+    // webhook ignores an unparsable annotation here (validation reports it below); kube-inject
+    // folds it into the mesh config itself and fails on it.
+    let mut mesh_config = injector.mesh.clone();
+    let pc_annotation = annotations.get(PROXY_CONFIG_ANNOTATION);
+    let proxy_config = match (mode, pc_annotation) {
+        (_, None) => mesh_config["defaultConfig"].clone(),
+        (Mode::Webhook { .. }, Some(text)) => match mesh::parse_proxy_config(text) {
+            Ok(pc) => mesh::merge_proxy_config(mesh_config.get("defaultConfig"), &pc),
+            Err(_) => mesh_config["defaultConfig"].clone(),
+        },
+        (Mode::KubeInject { .. }, Some(text)) => {
+            let pc = mesh::parse_proxy_config(text).map_err(InjectError::ProxyConfig)?;
+            let merged = mesh::merge_proxy_config(mesh_config.get("defaultConfig"), &pc);
+            mesh_config["defaultConfig"] = merged.clone();
+            merged
+        }
+    };
+    // Container order follows hold-application from the mesh config with the annotation applied.
+    let hold_mesh = match pc_annotation.and_then(|t| mesh::parse_proxy_config(t).ok()) {
+        Some(pc) => mesh::merge_proxy_config(mesh_config.get("defaultConfig"), &pc),
+        None => mesh_config["defaultConfig"].clone(),
+    };
+
+    let owner = match mode {
+        Mode::Webhook { .. } => owner_from_pod(&pod),
+        Mode::KubeInject { owner } => owner.clone(),
+    };
+
+    // Cluster and network: values, then the URL path, then the pod's network label.
+    let mut proxy_envs = match mode {
+        Mode::Webhook { path_envs } => path_envs.clone(),
+        Mode::KubeInject { .. } => BTreeMap::new(),
+    };
+    let value_str = |path: &[&str]| {
+        injector
+            .value(path)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut cluster = value_str(&["global", "multiCluster", "clusterName"]);
+    let mut network = value_str(&["global", "network"]);
+    if let Some(c) = proxy_envs
+        .get("ISTIO_META_CLUSTER_ID")
+        .filter(|c| !c.is_empty())
+    {
+        cluster = c.clone();
+    }
+    if let Some(n) = proxy_envs
+        .get("ISTIO_META_NETWORK")
+        .filter(|n| !n.is_empty())
+    {
+        network = n.clone();
+    }
+    if let Some(n) = labels.get("topology.istio.io/network") {
+        network = n.clone();
+    }
+
+    let openshift = matches!(mode, Mode::Webhook { .. }) && env.platform == Platform::OpenShift;
+    if openshift {
+        reset_openshift_sidecar_user(&mut pod);
+    }
+    let (proxy_uid, proxy_gid) = if openshift {
+        proxy_ids(env.namespaces.get(&ns))
+    } else {
+        (1337, 1337)
+    };
+    let native = env.native_sidecars.enabled();
+
+    validate::annotations(&annotations)?;
+
+    if !cluster.is_empty() {
+        proxy_envs.insert("ISTIO_META_CLUSTER_ID".into(), cluster);
+    }
+    if !network.is_empty() {
+        proxy_envs.insert("ISTIO_META_NETWORK".into(), network);
+    }
+
+    let status_port = mesh::status_port(&mesh_config);
+    let stripped = finish::reinsert_overrides(finish::strip_pod(&pod, status_port))?;
+    let stripped_annotations = finish::annotations(&stripped);
+
+    let input = data::Input {
+        kind: &owner.kind,
+        api_version: &owner.api_version,
+        owner_name: &owner.name,
+        owner_namespace: &owner.namespace,
+        pod: &stripped,
+        proxy_config: &proxy_config,
+        mesh: &mesh_config,
+        values: &injector.values_tmpl,
+        revision: &env.revision,
+        native_sidecars: native,
+        proxy_image: proxy_image(injector, &proxy_config, &stripped_annotations, false),
+        proxy_init_image: proxy_image(injector, &proxy_config, &stripped_annotations, true),
+        proxy_uid,
+        proxy_gid,
+        inbound_traffic_policy_mode: match mesh_config
+            .pointer("/inboundTrafficPolicy/mode")
+            .and_then(Value::as_str)
+        {
+            Some("LOCALHOST") => "localhost",
+            _ => "passthrough",
+        },
+        compliance_policy: &env.compliance_policy,
+    };
+    let template_data = data::build(&input);
+
+    let aliases = match mode {
+        Mode::Webhook { .. } => &injector.config.aliases,
+        Mode::KubeInject { .. } => &config.aliases,
+    };
+    let names = select_templates(&annotations, &config.default_templates, aliases);
+    let original = pod.clone();
+    let mut template_pod = json!({});
+    let mut merged = pod;
+    for name in names {
+        let Some(template) = injector.templates.get(&name) else {
+            return Err(InjectError::UnknownTemplate {
+                name,
+                known: injector
+                    .templates
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let rendered = template
+            .render(&template_data)
+            .map_err(|source| InjectError::Render {
+                name: name.clone(),
+                source,
+            })?;
+        template_pod = merge::merge_pod(&template_pod, &rendered).map_err(InjectError::Merge)?;
+        // A user-declared istio-proxy under `containers` follows the native sidecar into
+        // `initContainers` before merging (Istio does the same).
+        let native_here = match finish::annotations(&merged)
+            .get(NATIVE_ANNOTATION)
+            .map(String::as_str)
+        {
+            Some("true") => true,
+            Some("false") => false,
+            _ => native,
+        };
+        if native_here {
+            move_user_proxy_to_init(&mut merged, &template_pod);
+        }
+        merged = merge::merge_pod(&merged, &rendered).map_err(InjectError::Merge)?;
+    }
+
+    let mesh_tproxy = mesh::interception_mode(&proxy_config) == "TPROXY";
+    let mut injected =
+        finish::reapply_overwritten_containers(merged, &original, &template_pod, mesh_tproxy)?;
+
+    let values_hold = injector
+        .value(&["global", "proxy", "holdApplicationUntilProxyStarts"])
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let ctx = PostContext {
+        proxy_envs: &proxy_envs,
+        mesh_status_port: status_port,
+        mesh_prometheus_merge: mesh_config
+            .get("enablePrometheusMerge")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        hold_application: hold_mesh
+            .get("holdApplicationUntilProxyStarts")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            || values_hold,
+        rewrite_probes: injector
+            .value(&["sidecarInjectorWebhook", "rewriteAppHTTPProbe"])
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        revision: &env.revision,
+        injected_annotations: match mode {
+            Mode::Webhook { .. } => &injector.config.injected_annotations,
+            Mode::KubeInject { .. } => &config.injected_annotations,
+        },
+    };
+    finish::post_process(&mut injected, &template_pod, &ctx)?;
+    Ok(Outcome::Injected { original, injected })
+}
+
+/// Checks the pod's shape, defaults its namespace and drops `managedFields` (large, and
+/// irrelevant to injection). Returns a copy of the metadata.
+fn prepare(pod: &mut Value, namespace: &str) -> Result<Value, InjectError> {
+    let obj = pod
+        .as_object_mut()
+        .ok_or(InjectError::NotAPod("expected a JSON object"))?;
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    if meta.is_null() {
+        *meta = json!({});
+    }
+    let meta = meta
+        .as_object_mut()
+        .ok_or(InjectError::NotAPod("metadata is not an object"))?;
+    meta.remove("managedFields");
+    let has_ns = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    if !has_ns && !namespace.is_empty() {
+        meta.insert("namespace".into(), json!(namespace));
+    }
+    for field in ["labels", "annotations"] {
+        match meta.get(field) {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            Some(_) => return Err(InjectError::NotAPod("labels and annotations must be maps")),
+        }
+    }
+    let meta = Value::Object(meta.clone());
+    match obj.get("spec") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err(InjectError::NotAPod("spec is not an object")),
+    }
+    for field in ["containers", "initContainers"] {
+        match pod.pointer(&format!("/spec/{field}")) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) if items.iter().all(Value::is_object) => {}
+            Some(_) => return Err(InjectError::NotAPod("containers must be a list of objects")),
+        }
+    }
+    Ok(meta)
+}
+
+/// `selectTemplates`: the `inject.istio.io/templates` list (trimmed), else the defaults; then
+/// aliases expanded.
+fn select_templates(
+    annotations: &BTreeMap<String, String>,
+    defaults: &[String],
+    aliases: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let names: Vec<String> = match annotations.get("inject.istio.io/templates") {
+        Some(list) => list.split(',').map(|n| n.trim().to_string()).collect(),
+        None => defaults.to_vec(),
+    };
+    names
+        .into_iter()
+        .flat_map(|n| aliases.get(&n).cloned().unwrap_or_else(|| vec![n]))
+        .collect()
+}
+
+fn move_user_proxy_to_init(merged: &mut Value, template_pod: &Value) {
+    let in_template_init = template_pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .is_some_and(|l| finish::find(l, finish::PROXY).is_some());
+    if !in_template_init {
+        return;
+    }
+    let Some(containers) = merged
+        .pointer_mut("/spec/containers")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let Some(i) = containers
+        .iter()
+        .position(|c| c.get("name").and_then(Value::as_str) == Some(finish::PROXY))
+    else {
+        return;
+    };
+    let proxy = containers.remove(i);
+    let spec = merged["spec"].as_object_mut().expect("spec is an object");
+    let init = spec.entry("initContainers").or_insert_with(|| json!([]));
+    if !init.is_array() {
+        *init = json!([]);
+    }
+    init.as_array_mut().expect("just made a list").push(proxy);
+}
+
+/// `GetDeployMetaFromPod`: the owner from the controller reference, with Istio's heuristics
+/// for Deployments, Argo Rollouts, DeploymentConfigs and CronJobs.
+pub fn owner_from_pod(pod: &Value) -> Owner {
+    let meta = &pod["metadata"];
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut owner = Owner {
+        kind: "Pod".into(),
+        api_version: "v1".into(),
+        name: s(&meta["name"]),
+        namespace: s(&meta["namespace"]),
+    };
+    let generate_name = meta["generateName"].as_str().unwrap_or("");
+    let controller = meta["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["controller"].as_bool() == Some(true));
+    if let (false, Some(r)) = (generate_name.is_empty(), controller) {
+        owner.api_version = s(&r["apiVersion"]);
+        owner.kind = s(&r["kind"]);
+        owner.name = s(&r["name"]);
+        let label = |k: &str| meta["labels"][k].as_str().unwrap_or("").to_string();
+        let hash = label("pod-template-hash");
+        let rollout = label("rollouts-pod-template-hash");
+        if owner.kind == "ReplicaSet" && !hash.is_empty() && owner.name.ends_with(&hash) {
+            owner.name = owner
+                .name
+                .strip_suffix(&format!("-{hash}"))
+                .unwrap_or(&owner.name)
+                .to_string();
+            owner.kind = "Deployment".into();
+        } else if owner.kind == "ReplicaSet"
+            && !rollout.is_empty()
+            && owner.name.ends_with(&rollout)
+        {
+            owner.name = owner
+                .name
+                .strip_suffix(&format!("-{rollout}"))
+                .unwrap_or(&owner.name)
+                .to_string();
+            owner.kind = "Rollout".into();
+            owner.api_version = "v1alpha1".into();
+        } else if owner.kind == "ReplicationController" && !label("deploymentconfig").is_empty() {
+            owner.name = label("deploymentconfig");
+            owner.kind = "DeploymentConfig".into();
+        } else if owner.kind == "Job"
+            && let Some((base, digits)) = owner.name.rsplit_once('-')
+            && !base.is_empty()
+            && (8..=10).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            owner.name = base.to_string();
+            owner.kind = "CronJob".into();
+            owner.api_version = "batch/v1".into();
+        }
+    }
+    if owner.name.is_empty() {
+        owner.name = s(&meta["name"]);
+    }
+    owner
+}
+
+/// `ProxyImage` / `ProxyInitImage`: `<hub>/<image>:<tag>[-<type>]`.
+fn proxy_image(
+    injector: &Injector,
+    proxy_config: &Value,
+    annotations: &BTreeMap<String, String>,
+    init: bool,
+) -> String {
+    let image_key = if init { "proxy_init" } else { "proxy" };
+    let name = injector
+        .value(&["global", image_key, "image"])
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("proxyv2");
+    let hub = injector
+        .value(&["global", "hub"])
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let tag = match injector.value(&["global", "tag"]) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let mut image_type = if init {
+        String::new()
+    } else {
+        proxy_config
+            .pointer("/image/imageType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    if image_type.is_empty() {
+        image_type = injector
+            .value(&["global", "variant"])
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+    }
+    if let Some(t) = annotations.get("sidecar.istio.io/proxyImageType") {
+        image_type = t.clone();
+    }
+    format!("{hub}/{name}:{}", tag_with_type(&tag, &image_type))
+}
+
+fn tag_with_type(tag: &str, image_type: &str) -> String {
+    if image_type.is_empty() {
+        return tag.to_string();
+    }
+    let mut tag = tag;
+    for known in ["distroless", "debug"] {
+        if let Some(t) = tag.strip_suffix(&format!("-{known}")) {
+            tag = t;
+            break;
+        }
+    }
+    if image_type == "default" {
+        tag.to_string()
+    } else {
+        format!("{tag}-{image_type}")
+    }
+}
+
+/// OpenShift assigns every container the same uid; a proxy uid equal to the app's is cleared
+/// so the proxy's traffic stays distinguishable (`isSidecarUserMatchingAppUser`).
+fn reset_openshift_sidecar_user(pod: &mut Value) {
+    let uid_of = |c: &Value| {
+        c.pointer("/securityContext/runAsUser")
+            .and_then(Value::as_i64)
+    };
+    let mut sidecar_user = 0;
+    let mut app_user = 0;
+    for field in ["containers", "initContainers"] {
+        for c in pod
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = c["name"].as_str().unwrap_or("");
+            if name == finish::PROXY {
+                sidecar_user = uid_of(c).unwrap_or(sidecar_user);
+            } else if name != finish::INIT && name != finish::VALIDATION {
+                app_user = uid_of(c).unwrap_or(app_user);
+            }
+        }
+    }
+    if sidecar_user != app_user {
+        return;
+    }
+    for field in ["containers", "initContainers"] {
+        if let Some(items) = pod
+            .pointer_mut(&format!("/spec/{field}"))
+            .and_then(Value::as_array_mut)
+            && let Some(c) = items
+                .iter_mut()
+                .find(|c| c["name"].as_str() == Some(finish::PROXY))
+        {
+            if let Some(sc) = c.get_mut("securityContext").and_then(Value::as_object_mut) {
+                sc.remove("runAsUser");
+                sc.remove("runAsGroup");
+            }
+            return;
+        }
+    }
+}
+
+/// OpenShift's namespace uid/gid ranges: the last uid of `openshift.io/sa.scc.uid-range`, the
+/// last gid of the first block of `…supplemental-groups` (falling back to the uid range).
+fn proxy_ids(ns_annotations: Option<&BTreeMap<String, String>>) -> (i64, i64) {
+    let Some(anns) = ns_annotations else {
+        return (1337, 1337);
+    };
+    let uid_range = anns
+        .get("openshift.io/sa.scc.uid-range")
+        .filter(|v| !v.is_empty());
+    let uid = uid_range
+        .and_then(|r| parse_block(r))
+        .map(|(_, end)| end)
+        .unwrap_or(1337);
+    let groups = anns
+        .get("openshift.io/sa.scc.supplemental-groups")
+        .or(anns.get("openshift.io/sa.scc.uid-range"))
+        .filter(|v| !v.is_empty());
+    let gid = groups
+        .and_then(|g| {
+            let blocks: Option<Vec<(i64, i64)>> = g.split(',').map(parse_block).collect();
+            blocks?.first().copied()
+        })
+        .map(|(_, end)| end)
+        .unwrap_or(1337);
+    (uid, gid)
+}
+
+/// `start/size` or `start-end`.
+fn parse_block(text: &str) -> Option<(i64, i64)> {
+    let t = text.trim();
+    if let Some((start, size)) = t.split_once('/') {
+        let (s, n): (u32, u32) = (start.trim().parse().ok()?, size.trim().parse().ok()?);
+        return Some((s as i64, s as i64 + n as i64 - 1));
+    }
+    let (start, end) = t.split_once('-')?;
+    Some((
+        start.trim().parse::<u32>().ok()? as i64,
+        end.trim().parse::<u32>().ok()? as i64,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_pods_name_the_deployment() {
+        let pod = json!({"metadata": {"generateName": "hello-abc-", "labels": {"pod-template-hash": "abc"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "hello-abc", "controller": true}]}});
+        let o = owner_from_pod(&pod);
+        assert_eq!((o.kind.as_str(), o.name.as_str()), ("Deployment", "hello"));
+    }
+
+    #[test]
+    fn cronjob_pods_name_the_cronjob() {
+        let pod = json!({"metadata": {"generateName": "x-",
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "backup-28391234", "controller": true}]}});
+        let o = owner_from_pod(&pod);
+        assert_eq!((o.kind.as_str(), o.name.as_str()), ("CronJob", "backup"));
+    }
+
+    #[test]
+    fn bare_pods_own_themselves() {
+        let o = owner_from_pod(&json!({"metadata": {"name": "p", "namespace": "n"}}));
+        assert_eq!(
+            o,
+            Owner {
+                kind: "Pod".into(),
+                api_version: "v1".into(),
+                name: "p".into(),
+                namespace: "n".into()
+            }
+        );
+    }
+
+    #[test]
+    fn image_types_replace_known_suffixes() {
+        assert_eq!(tag_with_type("1.2", "distroless"), "1.2-distroless");
+        assert_eq!(tag_with_type("1.2-debug", "distroless"), "1.2-distroless");
+        assert_eq!(tag_with_type("1.2-debug", "default"), "1.2");
+        assert_eq!(tag_with_type("1.2", ""), "1.2");
+    }
+
+    #[test]
+    fn openshift_ids_come_from_namespace_ranges() {
+        let anns: BTreeMap<String, String> = [(
+            "openshift.io/sa.scc.uid-range".to_string(),
+            "1000620000/10000".to_string(),
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(proxy_ids(Some(&anns)), (1000629999, 1000629999));
+        assert_eq!(proxy_ids(None), (1337, 1337));
+        assert_eq!(parse_block("5-9"), Some((5, 9)));
+    }
+
+    #[test]
+    fn template_selection_expands_aliases() {
+        let anns = [(
+            "inject.istio.io/templates".to_string(),
+            " a , b".to_string(),
+        )]
+        .into_iter()
+        .collect();
+        let aliases = [("b".to_string(), vec!["c".to_string(), "d".to_string()])]
+            .into_iter()
+            .collect();
+        assert_eq!(select_templates(&anns, &[], &aliases), ["a", "c", "d"]);
+    }
+}

@@ -1,0 +1,240 @@
+//! The JSON patch (RFC 6902) from the pod we were given to the injected pod: objects diffed key
+//! by key, arrays aligned on item identity (a `name`, else the whole value) with a
+//! longest-common-subsequence walk, so inserting the proxy in front of a large container costs
+//! one `add`, not a replace of every later element.
+
+use serde_json::{Map, Value, json};
+
+/// Past this many cells the LCS table is not worth it: the unmatched middle is replaced.
+const LCS_BUDGET: usize = 250_000;
+
+/// The operations turning `from` into `to`.
+pub fn diff(from: &Value, to: &Value) -> Vec<Value> {
+    let mut ops = Vec::new();
+    diff_into(from, to, &mut String::new(), &mut ops);
+    ops
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn diff_into(from: &Value, to: &Value, path: &mut String, ops: &mut Vec<Value>) {
+    if from == to {
+        return;
+    }
+    match (from, to) {
+        (Value::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
+        (Value::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
+        _ => ops.push(json!({"op": "replace", "path": path.as_str(), "value": to})),
+    }
+}
+
+fn diff_objects(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+    path: &mut String,
+    ops: &mut Vec<Value>,
+) {
+    let len = path.len();
+    for (k, av) in a {
+        path.push('/');
+        path.push_str(&escape(k));
+        match b.get(k) {
+            None => ops.push(json!({"op": "remove", "path": path.as_str()})),
+            Some(bv) => diff_into(av, bv, path, ops),
+        }
+        path.truncate(len);
+    }
+    for (k, bv) in b {
+        if !a.contains_key(k) {
+            path.push('/');
+            path.push_str(&escape(k));
+            ops.push(json!({"op": "add", "path": path.as_str(), "value": bv}));
+            path.truncate(len);
+        }
+    }
+}
+
+/// What makes two array items "the same item" for alignment.
+fn identity(v: &Value) -> Identity<'_> {
+    match v
+        .as_object()
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+    {
+        Some(name) => Identity::Name(name),
+        None => Identity::Whole(v),
+    }
+}
+
+#[derive(PartialEq)]
+enum Identity<'a> {
+    Name(&'a str),
+    Whole(&'a Value),
+}
+
+enum Edit {
+    Keep(usize, usize),
+    Delete(usize),
+    Insert(usize),
+}
+
+fn diff_arrays(a: &[Value], b: &[Value], path: &mut String, ops: &mut Vec<Value>) {
+    let prefix = a
+        .iter()
+        .zip(b)
+        .take_while(|(x, y)| identity(x) == identity(y))
+        .count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| identity(x) == identity(y))
+        .count();
+    let (am, bm) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    let mut edits: Vec<Edit> = (0..prefix).map(|i| Edit::Keep(i, i)).collect();
+    edits.extend(align(am, bm).into_iter().map(|e| match e {
+        Edit::Keep(i, j) => Edit::Keep(i + prefix, j + prefix),
+        Edit::Delete(i) => Edit::Delete(i + prefix),
+        Edit::Insert(j) => Edit::Insert(j + prefix),
+    }));
+    let (sa, sb) = (a.len() - suffix, b.len() - suffix);
+    edits.extend((0..suffix).map(|k| Edit::Keep(sa + k, sb + k)));
+
+    let len = path.len();
+    let mut at = 0usize;
+    for edit in edits {
+        path.truncate(len);
+        path.push('/');
+        path.push_str(&at.to_string());
+        match edit {
+            Edit::Keep(i, j) => {
+                diff_into(&a[i], &b[j], path, ops);
+                at += 1;
+            }
+            Edit::Delete(_) => ops.push(json!({"op": "remove", "path": path.as_str()})),
+            Edit::Insert(j) => {
+                ops.push(json!({"op": "add", "path": path.as_str(), "value": b[j]}));
+                at += 1;
+            }
+        }
+    }
+    path.truncate(len);
+}
+
+/// Aligns two slices on identity with an LCS table (or, past the budget, deletes the old middle
+/// and inserts the new one).
+fn align(a: &[Value], b: &[Value]) -> Vec<Edit> {
+    let (n, m) = (a.len(), b.len());
+    if n == 0 || m == 0 || n * m > LCS_BUDGET {
+        let mut out: Vec<Edit> = (0..n).map(Edit::Delete).collect();
+        out.extend((0..m).map(Edit::Insert));
+        return out;
+    }
+    let ia: Vec<Identity> = a.iter().map(identity).collect();
+    let ib: Vec<Identity> = b.iter().map(identity).collect();
+    // lcs[i][j] = LCS length of a[i..] and b[j..].
+    let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+    let at = |i: usize, j: usize| i * (m + 1) + j;
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[at(i, j)] = if ia[i] == ib[j] {
+                lcs[at(i + 1, j + 1)] + 1
+            } else {
+                lcs[at(i + 1, j)].max(lcs[at(i, j + 1)])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(n.max(m));
+    while i < n && j < m {
+        if ia[i] == ib[j] {
+            out.push(Edit::Keep(i, j));
+            i += 1;
+            j += 1;
+        } else if lcs[at(i + 1, j)] >= lcs[at(i, j + 1)] {
+            out.push(Edit::Delete(i));
+            i += 1;
+        } else {
+            out.push(Edit::Insert(j));
+            j += 1;
+        }
+    }
+    out.extend((i..n).map(Edit::Delete));
+    out.extend((j..m).map(Edit::Insert));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(from: &Value, ops: &[Value]) -> Value {
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops.to_vec())).unwrap();
+        let mut doc = from.clone();
+        json_patch::patch(&mut doc, &patch).unwrap();
+        doc
+    }
+
+    #[test]
+    fn inserting_in_front_of_a_big_container_is_one_add() {
+        let env: Vec<Value> = (0..2000)
+            .map(|i| json!({"name": format!("VAR_{i}"), "value": format!("value-{i}")}))
+            .collect();
+        let from = json!({"spec": {"containers": [{"name": "app", "env": env}]}});
+        let mut to = from.clone();
+        to["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!({"name": "istio-proxy", "image": "proxy"}));
+        let ops = diff(&from, &to);
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        assert!(serde_json::to_vec(&ops).unwrap().len() < 200);
+        assert_eq!(apply(&from, &ops), to);
+    }
+
+    #[test]
+    fn changed_items_are_patched_in_place() {
+        let from = json!({"a": [{"name": "x", "v": 1}, {"name": "y", "v": 2}], "k/e~y": 1});
+        let to = json!({"a": [{"name": "y", "v": 3}, {"name": "z"}], "k/e~y": 2});
+        let ops = diff(&from, &to);
+        assert_eq!(apply(&from, &ops), to);
+        assert!(ops.iter().any(|o| o["path"] == "/k~1e~0y"));
+    }
+
+    #[test]
+    fn scalar_arrays_align_by_value() {
+        let from = json!(["-p", "15001", "-u", "1337", "-m", "REDIRECT"]);
+        let to = json!(["-p", "15001", "-u", "1000", "-m", "REDIRECT"]);
+        let ops = diff(&from, &to);
+        assert_eq!(apply(&from, &ops), to);
+        assert_eq!(ops.len(), 2);
+    }
+
+    #[test]
+    fn random_edits_round_trip() {
+        // A deterministic shuffle of edits over a list of named items.
+        let mk = |names: &[u32]| -> Value {
+            Value::Array(
+                names
+                    .iter()
+                    .map(|n| json!({"name": n.to_string(), "n": n}))
+                    .collect(),
+            )
+        };
+        let mut seed = 7u64;
+        for _ in 0..200 {
+            let mut next = || {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 33) as u32
+            };
+            let a: Vec<u32> = (0..next() % 12).map(|_| next() % 15).collect();
+            let b: Vec<u32> = (0..next() % 12).map(|_| next() % 15).collect();
+            let (from, to) = (mk(&a), mk(&b));
+            assert_eq!(apply(&from, &diff(&from, &to)), to, "{a:?} -> {b:?}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Kubernetes resource quantities in canonical form (`2000m` → `2`, `1024Mi` → `1Gi`): what a
+//! typed `corev1.Pod` round trip prints, so injected resources read as Istio's do.
+
+const BINARY: [(&str, u32); 6] = [
+    ("Ki", 1),
+    ("Mi", 2),
+    ("Gi", 3),
+    ("Ti", 4),
+    ("Pi", 5),
+    ("Ei", 6),
+];
+const DECIMAL: [(&str, i32); 10] = [
+    ("n", -9),
+    ("u", -6),
+    ("m", -3),
+    ("", 0),
+    ("k", 3),
+    ("M", 6),
+    ("G", 9),
+    ("T", 12),
+    ("P", 15),
+    ("E", 18),
+];
+
+/// The canonical spelling of `text`, or `None` if it is not a quantity.
+pub fn canonical(text: &str) -> Option<String> {
+    let s = text.trim();
+    let num_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
+    let (num, suffix) = s.split_at(num_end);
+    let (negative, num) = match num.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, num.strip_prefix('+').unwrap_or(num)),
+    };
+    if num.is_empty() || num == "." || num.contains(['+', '-']) {
+        return None;
+    }
+    let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
+    if frac_part.contains('.') {
+        return None;
+    }
+    let digits = format!("{int_part}{frac_part}");
+    let mantissa: i128 = digits.parse().ok()?;
+    let mut exp10 = -(frac_part.len() as i32);
+    let mut binary = None;
+    if let Some((_, b)) = BINARY.iter().find(|(name, _)| *name == suffix) {
+        binary = Some(*b);
+    } else if let Some((_, e)) = DECIMAL.iter().find(|(name, _)| *name == suffix) {
+        exp10 += e;
+    } else if let Some(rest) = suffix.strip_prefix(['e', 'E']) {
+        exp10 += rest.parse::<i32>().ok()?;
+    } else {
+        return None;
+    }
+    // The value in nano-units, exactly (rounded up past nano precision, as Kubernetes does).
+    let mut nanos = mantissa.checked_mul(1024i128.checked_pow(binary.unwrap_or(0))?)?;
+    let shift = exp10 + 9;
+    if shift >= 0 {
+        nanos = nanos.checked_mul(10i128.checked_pow(shift as u32)?)?;
+    } else {
+        let div = 10i128.checked_pow((-shift) as u32)?;
+        nanos = (nanos + div - 1) / div;
+    }
+    if nanos == 0 {
+        return Some("0".into());
+    }
+    let sign = if negative { "-" } else { "" };
+    if binary.is_some() && nanos % 1_000_000_000 == 0 {
+        let bytes = nanos / 1_000_000_000;
+        let (name, pow) = BINARY
+            .iter()
+            .rev()
+            .map(|(n, p)| (*n, 1024i128.pow(*p)))
+            .find(|(_, p)| bytes % p == 0)
+            .unwrap_or(("", 1));
+        return Some(format!("{sign}{}{name}", bytes / pow));
+    }
+    let (name, pow) = DECIMAL
+        .iter()
+        .rev()
+        .map(|(n, e)| (*n, 10i128.pow((e + 9) as u32)))
+        .find(|(_, p)| nanos % p == 0)
+        .unwrap_or(("n", 1));
+    Some(format!("{sign}{}{name}", nanos / pow))
+}
+
+/// Canonicalises every quantity under `resources.{limits,requests,claims…}` maps in place.
+pub fn canonicalize_resources(resources: &mut serde_json::Value) {
+    let Some(obj) = resources.as_object_mut() else {
+        return;
+    };
+    for key in ["limits", "requests"] {
+        if let Some(serde_json::Value::Object(m)) = obj.get_mut(key) {
+            for v in m.values_mut() {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                if let Some(c) = canonical(&text) {
+                    *v = serde_json::Value::String(c);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn quantities_print_as_kubernetes_prints_them() {
+        for (given, want) in [
+            ("2000m", "2"),
+            ("1024Mi", "1Gi"),
+            ("128Mi", "128Mi"),
+            ("100m", "100m"),
+            ("0.5", "500m"),
+            ("1000", "1k"),
+            ("1500m", "1500m"),
+            ("1.5Gi", "1536Mi"),
+            ("0", "0"),
+            ("0m", "0"),
+            ("2", "2"),
+        ] {
+            assert_eq!(canonical(given).as_deref(), Some(want), "{given}");
+        }
+        assert_eq!(canonical("lots"), None);
+        assert_eq!(canonical("1.2.3"), None);
+    }
+}
