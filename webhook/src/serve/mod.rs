@@ -1,0 +1,467 @@
+//! `sidecar-injector serve`: the HTTPS admission webhook and its plain-HTTP side port.
+//!
+//! ```text
+//! start ─► load config + cert (refuse to start without both)
+//!       ─► https  (routes: /inject → engine)   per-handshake certificate from tls::LiveCert
+//!       ─► side port (admin: /healthz /readyz /metrics)
+//!       ─► keep_fresh: poll the files, swap in a good new config/cert, keep the old on error
+//! SIGTERM ─► readyz 503, stop accepting, finish in-flight reviews (bounded), exit
+//! ```
+
+use std::error::Error;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum_server::tls_rustls::RustlsConfig;
+use injector_engine::{ConfigError, ConfigSources, Environment, Injector};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config_args::ConfigArgs;
+use metrics::{Metrics, Reload};
+use reload::{Poll, Watched};
+pub use tls::CertFiles;
+
+mod admin;
+pub mod deadline;
+pub mod metrics;
+mod reload;
+mod routes;
+mod shutdown;
+mod tls;
+mod x509;
+
+pub use routes::MAX_BODY_BYTES;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port of the HTTPS webhook (the Service's targetPort).
+    #[arg(long, env = "INJECTOR_PORT", default_value_t = 9443)]
+    pub port: u16,
+    /// Address both ports listen on.
+    #[arg(long, env = "INJECTOR_ADDRESS", default_value = "0.0.0.0")]
+    pub address: IpAddr,
+    /// Plain-HTTP port for /healthz, /readyz and /metrics (Istio's monitoring port).
+    #[arg(long, env = "INJECTOR_MONITORING_PORT", default_value_t = 15014)]
+    pub monitoring_port: u16,
+    /// Directory holding `tls.crt` and `tls.key`, as a mounted `kubernetes.io/tls` Secret.
+    #[arg(
+        long,
+        env = "INJECTOR_TLS_DIR",
+        value_name = "DIR",
+        required_unless_present = "tls_cert",
+        conflicts_with_all = ["tls_cert", "tls_key"]
+    )]
+    pub tls_dir: Option<PathBuf>,
+    /// PEM certificate chain shown to the API server, leaf first (instead of --tls-dir).
+    #[arg(
+        long,
+        env = "INJECTOR_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "INJECTOR_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// How often the configuration and certificate files are re-read; a changed file is
+    /// loaded, and a bad one is logged while the last good one keeps serving.
+    #[arg(long, env = "INJECTOR_RELOAD_INTERVAL", default_value = "2s", value_name = "DURATION",
+          value_parser = duration)]
+    pub reload_interval: Duration,
+    /// After SIGTERM or SIGINT: how long in-flight reviews may take to finish before the
+    /// process exits anyway. Keep it below the pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "INJECTOR_SHUTDOWN_TIMEOUT", default_value = "20s", value_name = "DURATION",
+          value_parser = duration)]
+    pub shutdown_timeout: Duration,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    deadline::parse_go_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a positive duration such as 500ms, 2s or 1m"))
+}
+
+/// Everything `start` needs, resolved from the flags (tests build it directly).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: SocketAddr,
+    pub monitoring: SocketAddr,
+    pub tls: CertFiles,
+    pub config: ConfigFiles,
+    pub environment: Environment,
+    pub reload_interval: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+/// The configuration files; `None` means the built-in default for that part.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFiles {
+    pub injector_config: Option<PathBuf>,
+    pub values: Option<PathBuf>,
+    pub mesh: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot read the configuration")]
+    ReadConfig(#[source] std::io::Error),
+    #[error("the configuration is not valid")]
+    Config(#[source] ConfigError),
+    #[error("a configuration file is not UTF-8")]
+    ConfigEncoding(#[source] std::string::FromUtf8Error),
+    #[error("cannot read the serving certificate")]
+    ReadCert(#[source] std::io::Error),
+    #[error("the serving certificate is not usable")]
+    Cert(#[source] tls::TlsError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// State the routes, the side port and the reloader share.
+#[derive(Debug)]
+pub struct Shared {
+    injector: RwLock<Arc<Injector>>,
+    environment: Environment,
+    metrics: Metrics,
+    draining: AtomicBool,
+}
+
+impl Shared {
+    fn injector(&self) -> Arc<Injector> {
+        // Poisoning needs a panic while assigning an Arc; the value is whole either way.
+        self.injector
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn replace_injector(&self, injector: Injector) {
+        *self
+            .injector
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(injector);
+    }
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the HTTPS webhook listens (the real port when 0 was asked).
+    pub https_addr: SocketAddr,
+    /// Where the side port listens.
+    pub monitoring_addr: SocketAddr,
+    shared: Arc<Shared>,
+    handle: axum_server::Handle<SocketAddr>,
+    shutdown_timeout: Duration,
+    https: JoinHandle<std::io::Result<()>>,
+    admin: JoinHandle<std::io::Result<()>>,
+    stop_admin: tokio::sync::oneshot::Sender<()>,
+    reloader: JoinHandle<()>,
+}
+
+impl Options {
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Options> {
+        let ServeArgs {
+            port,
+            address,
+            monitoring_port,
+            tls_dir,
+            tls_cert,
+            tls_key,
+            reload_interval,
+            shutdown_timeout,
+            config,
+        } = args;
+        let tls = match (tls_dir, tls_cert, tls_key) {
+            (Some(dir), None, None) => CertFiles {
+                cert: dir.join("tls.crt"),
+                key: dir.join("tls.key"),
+            },
+            (None, Some(cert), Some(key)) => CertFiles { cert, key },
+            _ => anyhow::bail!("give either --tls-dir, or both --tls-cert and --tls-key"),
+        };
+        let environment = config.environment()?;
+        let ConfigArgs {
+            injector_config,
+            values,
+            mesh_config,
+            ..
+        } = config;
+        Ok(Options {
+            listen: SocketAddr::new(address, port),
+            monitoring: SocketAddr::new(address, monitoring_port),
+            tls,
+            config: ConfigFiles {
+                injector_config,
+                values,
+                mesh: mesh_config,
+            },
+            environment,
+            reload_interval,
+            shutdown_timeout,
+        })
+    }
+}
+
+/// The `serve` subcommand: start, wait for SIGTERM/SIGINT, drain, exit.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let options = Options::from_args(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let running = start(options).await?;
+        let signal = shutdown::signal()
+            .await
+            .context("cannot wait for signals")?;
+        info!(signal, "shutting down: draining in-flight reviews");
+        running
+            .shutdown()
+            .await
+            .context("the HTTPS server failed")?;
+        info!("shut down");
+        Ok(())
+    })
+}
+
+/// Loads configuration and certificate, binds both ports and starts serving.
+pub async fn start(options: Options) -> Result<Running, StartError> {
+    let Options {
+        listen,
+        monitoring,
+        tls,
+        config,
+        environment,
+        reload_interval,
+        shutdown_timeout,
+    } = options;
+    let metrics = Metrics::default();
+
+    let mut config_watch = Watched::new(config.paths());
+    let contents = config_watch.read_now().map_err(StartError::ReadConfig)?;
+    let injector = load_injector(&config, contents).await?;
+    metrics.config_reload(Reload::Succeeded, unix_now());
+
+    let mut cert_watch = Watched::new(vec![tls.cert.clone(), tls.key.clone()]);
+    let pair = cert_watch.read_now().map_err(StartError::ReadCert)?;
+    let loaded = tls.parse(&pair[0], &pair[1]).map_err(StartError::Cert)?;
+    metrics.cert_reload(Reload::Succeeded, Some(loaded.not_after));
+    let live = Arc::new(tls::LiveCert::new(loaded.key));
+    let server_config = tls::server_config(Arc::clone(&live)).map_err(StartError::Cert)?;
+
+    let shared = Arc::new(Shared {
+        injector: RwLock::new(Arc::new(injector)),
+        environment,
+        metrics,
+        draining: AtomicBool::new(false),
+    });
+
+    let bind_error = |addr| move |source| StartError::Bind { addr, source };
+    let https_listener = std::net::TcpListener::bind(listen).map_err(bind_error(listen))?;
+    let https_addr = https_listener.local_addr().map_err(bind_error(listen))?;
+    let admin_listener = tokio::net::TcpListener::bind(monitoring)
+        .await
+        .map_err(bind_error(monitoring))?;
+    let monitoring_addr = admin_listener
+        .local_addr()
+        .map_err(bind_error(monitoring))?;
+
+    let handle = axum_server::Handle::new();
+    let mut server = axum_server::from_tcp_rustls(
+        https_listener,
+        RustlsConfig::from_config(Arc::new(server_config)),
+    )
+    .map_err(bind_error(listen))?
+    .handle(handle.clone());
+    // Istio's webhook server reads headers within 30 s; a client that never sends them does
+    // not hold a connection forever.
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(Duration::from_secs(30));
+    let https = tokio::spawn(server.serve(routes::router(Arc::clone(&shared)).into_make_service()));
+
+    let (stop_admin, stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::spawn(
+        axum::serve(admin_listener, admin::router(Arc::clone(&shared)))
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+
+    let reloader = tokio::spawn(keep_fresh(
+        Arc::clone(&shared),
+        config,
+        config_watch,
+        tls,
+        cert_watch,
+        live,
+        reload_interval,
+    ));
+    info!(%https_addr, %monitoring_addr, "serving admission reviews");
+    Ok(Running {
+        https_addr,
+        monitoring_addr,
+        shared,
+        handle,
+        shutdown_timeout,
+        https,
+        admin,
+        stop_admin,
+        reloader,
+    })
+}
+
+impl Running {
+    /// Becomes unready, stops accepting connections, lets in-flight reviews finish (at most
+    /// the shutdown timeout), then stops the side port.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.shared.draining.store(true, Relaxed);
+        self.handle.graceful_shutdown(Some(self.shutdown_timeout));
+        let served = self.https.await.unwrap_or_else(|join| Err(join.into()));
+        self.reloader.abort();
+        let _ = self.stop_admin.send(());
+        let _ = self.admin.await;
+        served
+    }
+}
+
+impl ConfigFiles {
+    fn paths(&self) -> Vec<PathBuf> {
+        [&self.injector_config, &self.values, &self.mesh]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Pairs file contents (in `paths` order) back with the part they configure.
+    fn sources(&self, contents: Vec<Vec<u8>>) -> Result<ConfigSources, StartError> {
+        let mut contents = contents.into_iter();
+        let mut next = |path: &Option<PathBuf>| -> Result<Option<String>, StartError> {
+            match (path, contents.next()) {
+                (Some(_), Some(bytes)) => String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(StartError::ConfigEncoding),
+                _ => Ok(None),
+            }
+        };
+        Ok(ConfigSources {
+            injector_config: next(&self.injector_config)?,
+            values: next(&self.values)?,
+            mesh: next(&self.mesh)?,
+        })
+    }
+}
+
+async fn load_injector(
+    files: &ConfigFiles,
+    contents: Vec<Vec<u8>>,
+) -> Result<Injector, StartError> {
+    let sources = files.sources(contents)?;
+    // Parsing templates takes a moment; keep it off the threads serving reviews.
+    tokio::task::spawn_blocking(move || Injector::load(&sources))
+        .await
+        .map_err(|join| StartError::ReadConfig(join.into()))?
+        .map_err(StartError::Config)
+}
+
+/// Polls the configuration and certificate files; swaps in good new contents, keeps serving
+/// the old ones when the new ones are bad.
+async fn keep_fresh(
+    shared: Arc<Shared>,
+    config: ConfigFiles,
+    mut config_watch: Watched,
+    tls: CertFiles,
+    mut cert_watch: Watched,
+    live: Arc<tls::LiveCert>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate; both were just loaded
+    loop {
+        tick.tick().await;
+        match config_watch.poll() {
+            Poll::Unchanged => {}
+            Poll::Unreadable { error, new } => {
+                if new {
+                    warn!(%error, "cannot read the configuration; still serving the previous one");
+                }
+            }
+            Poll::Changed(contents) => match load_injector(&config, contents).await {
+                Ok(injector) => {
+                    shared.replace_injector(injector);
+                    shared.metrics.config_reload(Reload::Succeeded, unix_now());
+                    info!("configuration reloaded");
+                }
+                Err(err) => {
+                    shared.metrics.config_reload(Reload::Failed, unix_now());
+                    warn!(
+                        error = chain(&err),
+                        "new configuration rejected; still serving the previous one"
+                    );
+                }
+            },
+        }
+        match cert_watch.poll() {
+            Poll::Unchanged => {}
+            Poll::Unreadable { error, new } => {
+                if new {
+                    warn!(%error, "cannot read the certificate; still serving the previous one");
+                }
+            }
+            Poll::Changed(pair) => match tls.parse(&pair[0], &pair[1]) {
+                Ok(loaded) => {
+                    live.replace(loaded.key);
+                    shared
+                        .metrics
+                        .cert_reload(Reload::Succeeded, Some(loaded.not_after));
+                    info!(not_after = loaded.not_after, "serving certificate reloaded");
+                }
+                Err(err) => {
+                    shared.metrics.cert_reload(Reload::Failed, None);
+                    warn!(
+                        error = chain(&err),
+                        "new certificate rejected; still serving the previous one"
+                    );
+                }
+            },
+        }
+    }
+}
+
+/// An error and its causes on one line, outermost first.
+pub fn chain(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
