@@ -85,6 +85,19 @@ pub fn diagnose(err: &ApplyError) -> Diagnosis {
                 }
             }
         }
+        ApplyError::NoBackend { tried, .. } if tried.iter().any(|t| is_permission(t)) => {
+            Diagnosis {
+                what,
+                why: format!(
+                    "the iptables tools were denied by the kernel: {}",
+                    tried.join("; ")
+                ),
+                fix: "run the init container as root with capabilities NET_ADMIN and NET_RAW \
+                  (securityContext.capabilities.add), or use istio-cni"
+                    .into(),
+                exit_code: exit::PERMISSION,
+            }
+        }
         ApplyError::NoBackend { tried, forced } => Diagnosis {
             what,
             why: tried.join("; "),

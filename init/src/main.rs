@@ -1,6 +1,7 @@
 //! `mesh-init`: the `istio-init` container. Parse, resolve, plan, apply or print; on failure
 //! print what/why/fix and exit with a code that tells the failure classes apart.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -114,6 +115,7 @@ fn init_logging(log: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::new(&log.level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if log.json {
         builder.json().init();

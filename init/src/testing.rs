@@ -1,1 +1,223 @@
-//! Helpers for real-traffic tests in network namespaces (filled in with the netns tests).
+//! Helpers for real-traffic tests in network namespaces: ours (`init/tests/netns.rs`) and the
+//! e2e crate's (injector's `istio-init` arguments → mesh-init in a namespace). Enabled by the
+//! `testing` feature; needs root and `ip netns`.
+//!
+//! Sockets keep the namespace and owner they were created with, so a helper creates each socket
+//! on a short-lived thread that has entered the namespace (`setns`) and, for clients, switched
+//! its own credentials (raw `setresuid`, which affects only the calling thread) — the rule
+//! `-m owner --uid-owner` sees exactly that socket owner. The caller then uses the socket from
+//! any thread.
+
+use std::fs::File;
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use crate::validate::original_dst;
+
+/// Why real-traffic tests cannot run here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "`ip netns` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(e) => Some(format!("`ip` is not available: {e}")),
+    }
+}
+
+/// Runs a command, turning failure into an error with its stderr.
+pub fn sh(program: &str, args: &[&str]) -> io::Result<Output> {
+    let out = Command::new(program).args(args).output()?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(io::Error::other(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A network namespace deleted on drop. Names are unique per process and call.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> io::Result<Netns> {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("mi-{tag}-{}-{n}", std::process::id());
+        sh("ip", &["netns", "add", &name])?;
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n <ns> args...`
+    pub fn ip(&self, args: &[&str]) -> io::Result<Output> {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        sh("ip", &all)
+    }
+
+    /// A command that runs inside the namespace (`ip netns exec`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    /// Runs `f` on a thread inside this namespace, as `uid`/`gid` when given.
+    pub fn run<T: Send + 'static>(
+        &self,
+        ids: Option<(u32, u32)>,
+        f: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let path = format!("/run/netns/{}", self.name);
+        let handle = std::thread::spawn(move || {
+            let ns = File::open(&path)?;
+            // SAFETY: setns on an open namespace fd; affects only this thread.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some((uid, gid)) = ids {
+                switch_thread_credentials(uid, gid)?;
+            }
+            f()
+        });
+        handle
+            .join()
+            .map_err(|_| io::Error::other("namespace thread panicked"))?
+    }
+
+    /// A listener bound inside the namespace (owned by `ids` when given).
+    pub fn listen(&self, addr: SocketAddr, ids: Option<(u32, u32)>) -> io::Result<TcpListener> {
+        self.run(ids, move || {
+            let l = TcpListener::bind(addr)?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+    }
+
+    /// A TCP connection from inside the namespace by a socket owned by `uid`/`gid`.
+    pub fn connect(&self, to: SocketAddr, ids: Option<(u32, u32)>) -> io::Result<TcpStream> {
+        self.run(ids, move || {
+            TcpStream::connect_timeout(&to, Duration::from_secs(3))
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// Changes this thread's credentials only (glibc's setuid would change every thread's).
+fn switch_thread_credentials(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: raw credential syscalls with plain integer arguments; setgroups(0, NULL) clears.
+    unsafe {
+        if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+            || libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
+            || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Two namespaces joined by a veth pair: "pod" (10.77.0.2, fd00:77::2) and "peer"
+/// (10.77.0.1, fd00:77::1, plus 10.77.1.1 as a second destination network).
+pub struct PodNet {
+    pub pod: Netns,
+    pub peer: Netns,
+}
+
+pub const POD_V4: &str = "10.77.0.2";
+pub const PEER_V4: &str = "10.77.0.1";
+pub const PEER_V4_OTHER: &str = "10.77.1.1";
+pub const POD_V6: &str = "fd00:77::2";
+pub const PEER_V6: &str = "fd00:77::1";
+
+impl PodNet {
+    /// Creates the pair; with `ipv6` the pod and the peer also get IPv6 addresses.
+    pub fn new(tag: &str, ipv6: bool) -> io::Result<PodNet> {
+        let pod = Netns::new(&format!("{tag}p"))?;
+        let peer = Netns::new(&format!("{tag}q"))?;
+        // Created inside the pod namespace, so no interface ever appears on the host.
+        pod.ip(&[
+            "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &peer.name,
+        ])?;
+        pod.ip(&["addr", "add", &format!("{POD_V4}/24"), "dev", "eth0"])?;
+        peer.ip(&["addr", "add", &format!("{PEER_V4}/24"), "dev", "eth0"])?;
+        peer.ip(&["addr", "add", &format!("{PEER_V4_OTHER}/24"), "dev", "eth0"])?;
+        if ipv6 {
+            pod.ip(&[
+                "addr",
+                "add",
+                &format!("{POD_V6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ])?;
+            peer.ip(&[
+                "addr",
+                "add",
+                &format!("{PEER_V6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ])?;
+        }
+        pod.ip(&["link", "set", "eth0", "up"])?;
+        peer.ip(&["link", "set", "eth0", "up"])?;
+        pod.ip(&["route", "add", "10.77.1.0/24", "via", PEER_V4])?;
+        Ok(PodNet { pod, peer })
+    }
+}
+
+/// Waits until one of `listeners` accepts a connection; returns which one (index), and the
+/// accepted stream. `None` when nothing arrived before `wait`.
+pub fn accept_any(listeners: &[&TcpListener], wait: Duration) -> Option<(usize, TcpStream)> {
+    let deadline = Instant::now() + wait;
+    loop {
+        for (i, l) in listeners.iter().enumerate() {
+            match l.accept() {
+                Ok((s, _)) => return Some((i, s)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return None,
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Normalised `<x>tables-save` output for before/after comparisons: no comments, no counters.
+pub fn normalise_save(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| match l.rfind(" [") {
+            Some(i) if l.starts_with(':') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -415,12 +415,28 @@ fn nftables(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<Outcome, ApplyEr
     Ok(outcome)
 }
 
-/// `::6` on lo for IPv6 passthrough, and TPROXY's policy routing (spec §3 step 2).
+/// `::6` on lo for IPv6 passthrough, and TPROXY's policy routing (spec §3 step 2). Written to
+/// be re-run: `replace` instead of `add`, and an `ip rule` only when it is not there yet.
 fn routes(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<(), ApplyError> {
-    let mut commands: Vec<Vec<String>> = Vec::new();
     let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let ip = |args: Vec<String>| -> Result<Output, ApplyError> {
+        let out = runner
+            .run("ip", &args, None)
+            .map_err(|source| ApplyError::Spawn {
+                program: "ip".into(),
+                source,
+            })?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(ApplyError::Route {
+                command: format!("ip {}", args.join(" ")),
+                stderr: out.stderr.trim().to_string(),
+            })
+        }
+    };
     if cfg.ipv6 {
-        commands.push(words("-6 addr add ::6/128 dev lo"));
+        ip(words("-6 addr replace ::6/128 dev lo"))?;
     }
     if cfg.interception == InterceptionMode::Tproxy && cfg.inbound_ports != PortSelection::None {
         let (mark, table) = (cfg.tproxy_mark, cfg.tproxy_route_table);
@@ -429,24 +445,14 @@ fn routes(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<(), ApplyError> {
             families.push("-6");
         }
         for f in families {
-            commands.push(words(&format!("{f} rule add fwmark {mark} lookup {table}")));
-            commands.push(words(&format!(
-                "{f} route add local default dev lo table {table}"
-            )));
-        }
-    }
-    for args in commands {
-        let out = runner
-            .run("ip", &args, None)
-            .map_err(|source| ApplyError::Spawn {
-                program: "ip".into(),
-                source,
-            })?;
-        if !out.success() && !out.stderr.to_lowercase().contains("file exists") {
-            return Err(ApplyError::Route {
-                command: format!("ip {}", args.join(" ")),
-                stderr: out.stderr.trim().to_string(),
-            });
+            let selector = format!("fwmark {mark} lookup {table}");
+            let listed = ip(words(&format!("{f} rule list {selector}")))?;
+            if listed.stdout.trim().is_empty() {
+                ip(words(&format!("{f} rule add {selector}")))?;
+            }
+            ip(words(&format!(
+                "{f} route replace local default dev lo table {table}"
+            )))?;
         }
     }
     Ok(())
