@@ -1,1 +1,156 @@
-//! Go `text/template`, in Rust. (Being written.)
+//! Go `text/template`, in Rust, with the sprig functions Helm and Istio templates use.
+//!
+//! Istio's sidecar injector is driven by Go templates; this crate parses such a template
+//! once ([`Template::parse`]) and renders it many times ([`Template::execute`]) with output
+//! byte-identical to Go's for the features those templates use: actions with whitespace
+//! trimming, pipelines, variables, `if`/`with`/`range`/`define`/`template`/`block`,
+//! Go's printing rules, Go's built-in functions and sprig's.
+//!
+//! Data is a [`Value`]: JSON-like maps and lists plus struct values whose fields are found
+//! by Go name. Functions live in a [`Funcs`] registry that must be complete at parse time,
+//! because Go rejects unknown functions while parsing.
+//!
+//! ```
+//! use gotmpl::{Funcs, Template, Value};
+//! let t = Template::parse("t", "{{ range $k, $v := . }}{{ $k }}={{ $v | quote }} {{ end }}", &Funcs::builtin()).unwrap();
+//! let data = Value::from_json(&serde_json::json!({"b": 2, "a": "x"}));
+//! assert_eq!(t.execute(&data).unwrap(), r#"a="x" b="2" "#);
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+mod exec;
+pub mod format;
+mod funcs;
+pub mod json;
+mod lex;
+mod parse;
+mod sprig;
+mod value;
+pub mod yaml;
+
+pub use funcs::{Func, FuncError, Funcs};
+pub use value::{Map, MapElem, Shape, Struct, Value};
+
+use parse::List;
+
+/// A parse or execution failure, worded like Go's `text/template` errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The text is not a valid template (or names an unknown function).
+    #[error("template: {name}:{line}: {message}")]
+    Parse {
+        name: String,
+        line: usize,
+        message: String,
+    },
+    /// Execution failed at an expression.
+    #[error(
+        "template: {name}:{line}:{col}: executing {} at <{context}>: {message}",
+        format::quote(template)
+    )]
+    Exec {
+        /// The top-level template the text came from.
+        name: String,
+        line: usize,
+        /// Byte offset within the line, from 0 (as Go counts).
+        col: usize,
+        /// The (possibly `define`d) template being executed.
+        template: String,
+        /// The expression, as Go prints it.
+        context: String,
+        message: String,
+    },
+    /// `execute_named` with a name this template does not define.
+    #[error(
+        "template: no template {} associated with template {}",
+        format::quote(wanted),
+        format::quote(name)
+    )]
+    NoTemplate { name: String, wanted: String },
+}
+
+/// One parsed top-level template with the templates it `define`s. Parse once, execute
+/// many times, from any thread.
+#[derive(Debug)]
+pub struct Template {
+    name: String,
+    text: Arc<str>,
+    /// Every named tree: the main body under `name`, and each define/block.
+    trees: HashMap<String, Arc<List>>,
+}
+
+impl Template {
+    /// Parses `text` as the template `name`. Its `define`s are visible only to itself, as
+    /// with Go's `template.New(name).Funcs(funcs).Parse(text)`.
+    pub fn parse(name: &str, text: &str, funcs: &Funcs) -> Result<Template, Error> {
+        let parsed = parse::parse(name, text, funcs).map_err(|e| Error::Parse {
+            name: name.to_string(),
+            line: line_of(text, e.pos),
+            message: e.msg,
+        })?;
+        let mut trees = parsed.defined;
+        // Go: an empty main body does not replace a define of the same name.
+        let keep_define = trees
+            .get(name)
+            .is_some_and(|d| !parse::is_empty_tree(d) && parse::is_empty_tree(&parsed.main));
+        if !keep_define {
+            trees.insert(name.to_string(), Arc::new(parsed.main));
+        }
+        Ok(Template {
+            name: name.to_string(),
+            text: text.into(),
+            trees,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Names of every template in this set (main and defined), sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.trees.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Renders the main template with `data` as dot and `$`.
+    pub fn execute(&self, data: &Value) -> Result<String, Error> {
+        self.execute_named(&self.name, data)
+    }
+
+    /// Renders one template of the set (the main one or a `define`d one).
+    pub fn execute_named(&self, name: &str, data: &Value) -> Result<String, Error> {
+        let Some((key, tree)) = self.trees.get_key_value(name) else {
+            return Err(Error::NoTemplate {
+                name: self.name.clone(),
+                wanted: name.to_string(),
+            });
+        };
+        exec::execute(self, key, tree, data)
+    }
+
+    pub(crate) fn tree(&self, name: &str) -> Option<&List> {
+        self.trees.get(name).map(|t| &**t)
+    }
+
+    /// Line (from 1) and byte column (from 0) of a byte offset, as Go's `ErrorContext`.
+    pub(crate) fn line_col(&self, pos: usize) -> (usize, usize) {
+        let before = self.text.get(..pos).unwrap_or(&self.text);
+        let line = 1 + before.bytes().filter(|b| *b == b'\n').count();
+        let col = before
+            .rfind('\n')
+            .map_or(before.len(), |i| before.len() - i - 1);
+        (line, col)
+    }
+}
+
+fn line_of(text: &str, pos: usize) -> usize {
+    let before = text.get(..pos.min(text.len())).unwrap_or(text);
+    1 + before.bytes().filter(|b| *b == b'\n').count()
+}
+
+#[cfg(test)]
+mod tests;

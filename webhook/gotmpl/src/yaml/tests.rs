@@ -1,0 +1,105 @@
+//! Expected texts are what go-yaml v2 (through sigs.k8s.io/yaml) writes.
+
+use serde_json::json;
+
+use super::*;
+
+fn y(v: serde_json::Value) -> String {
+    encode(&Value::from_json(&v))
+}
+
+#[test]
+/// (YAML 1.1 reads a plain `n` as false, so go-yaml v2 quotes that key.)
+fn nests_maps_indented_and_sequences_flush() {
+    assert_eq!(
+        y(json!({"c": [1, {"d": "x", "e": [true]}], "a": {"b": 1}, "e": [], "f": {}, "n": null})),
+        "a:\n  b: 1\nc:\n- 1\n- d: x\n  e:\n  - true\ne: []\nf: {}\n\"n\": null\n"
+    );
+    assert_eq!(y(json!([[1, 2], [3]])), "- - 1\n  - 2\n- - 3\n");
+    assert_eq!(y(json!({})), "{}\n");
+    assert_eq!(y(json!("x")), "x\n");
+}
+
+#[test]
+fn quotes_strings_only_when_needed() {
+    let cases = [
+        ("plain", "plain"),
+        ("it's", "it's"),
+        ("a-b", "a-b"),
+        ("", r#""""#),
+        ("true", r#""true""#),
+        ("yes", r#""yes""#),
+        ("Off", r#""Off""#),
+        ("null", r#""null""#),
+        ("~", r#""~""#),
+        ("123", r#""123""#),
+        ("1.5", r#""1.5""#),
+        ("0x10", r#""0x10""#),
+        ("08", r#""08""#),
+        ("1e3", r#""1e3""#),
+        (".5", r#"".5""#),
+        ("1:20", r#""1:20""#),
+        ("2024-01-01", r#""2024-01-01""#),
+        ("a: b", "'a: b'"),
+        ("- x", "'- x'"),
+        ("-", "'-'"),
+        ("x #y", "'x #y'"),
+        ("*", "'*'"),
+        ("@x", "'@x'"),
+        ("'q", "'''q'"),
+        (" lead", "' lead'"),
+        ("tab\there", r#""tab\there""#),
+        ("100m", "100m"),
+        ("1Gi", "1Gi"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            y(json!({ "k": input })),
+            format!("k: {want}\n"),
+            "{input:?}"
+        );
+    }
+}
+
+#[test]
+fn writes_multiline_strings_as_literal_blocks() {
+    assert_eq!(y(json!({"k": "a\nb"})), "k: |-\n  a\n  b\n");
+    assert_eq!(y(json!({"k": "a\n"})), "k: |\n  a\n");
+    assert_eq!(y(json!({"k": "a\n\n"})), "k: |+\n  a\n\n");
+    assert_eq!(y(json!({"k": "a\n\nb"})), "k: |-\n  a\n\n  b\n");
+    assert_eq!(y(json!({"k": " a\nb"})), "k: |2-\n   a\n  b\n");
+    assert_eq!(y(json!({"l": ["x\ny"]})), "l:\n- |-\n  x\n  y\n");
+    // Trailing spaces on a line rule out a block: double quotes instead.
+    assert_eq!(y(json!({"k": "a \nb"})), "k: \"a \\nb\"\n");
+}
+
+#[test]
+fn numbers_go_through_json_first() {
+    assert_eq!(
+        y(json!({"a": 1.5, "b": 1000000.0, "c": 0.00001, "d": -3})),
+        "a: 1.5\nb: 1000000\nc: 1e-05\nd: -3\n"
+    );
+}
+
+#[test]
+fn orders_keys_like_go_yaml() {
+    let v = json!({"b": 1, "a10": 1, "a9": 1, "A": 1, "1": 1});
+    assert_eq!(y(v), "\"1\": 1\nA: 1\na9: 1\na10: 1\nb: 1\n");
+}
+
+#[test]
+fn folds_long_plain_lines_at_80_columns() {
+    let words = ["abcdefghi"; 10].join(" ");
+    let first = ["abcdefghi"; 8].join(" ");
+    assert_eq!(
+        y(json!({ "key": words })),
+        format!("key: {first}\n  abcdefghi abcdefghi\n")
+    );
+}
+
+#[test]
+fn decodes_yaml_like_sigs_yaml() {
+    let v = decode("a: 1\nb: [x, true]\n").unwrap();
+    assert_eq!(v.get("a"), Some(&Value::Float(1.0)));
+    assert!(decode("a: [").is_err());
+}
