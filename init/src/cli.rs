@@ -20,20 +20,45 @@ use clap::Parser;
 #[command(after_help = HOST_FACTS_HELP)]
 pub struct Cli {
     /// Port outbound TCP is redirected to [default: 15001]. No environment variable.
-    #[arg(short = 'p', long = "envoy-port", value_name = "PORT")]
+    #[arg(
+        short = 'p',
+        long = "envoy-port",
+        value_name = "PORT",
+        allow_hyphen_values = true
+    )]
     pub envoy_port: Option<String>,
     /// Port inbound TCP is redirected (or TPROXYed) to [env: INBOUND_CAPTURE_PORT] [default: 15006].
-    #[arg(short = 'z', long = "inbound-capture-port", value_name = "PORT")]
+    #[arg(
+        short = 'z',
+        long = "inbound-capture-port",
+        value_name = "PORT",
+        allow_hyphen_values = true
+    )]
     pub inbound_capture_port: Option<String>,
     /// HBONE tunnel port, never captured inbound [env: INBOUND_TUNNEL_PORT] [default: 15008].
-    #[arg(short = 'e', long = "inbound-tunnel-port", value_name = "PORT")]
+    #[arg(
+        short = 'e',
+        long = "inbound-tunnel-port",
+        value_name = "PORT",
+        allow_hyphen_values = true
+    )]
     pub inbound_tunnel_port: Option<String>,
     /// Comma list of UIDs whose traffic is not captured [env: PROXY_UID] [default: UID of
     /// $ENVOY_USER (istio-proxy), else 1337].
-    #[arg(short = 'u', long = "proxy-uid", value_name = "UIDS")]
+    #[arg(
+        short = 'u',
+        long = "proxy-uid",
+        value_name = "UIDS",
+        allow_hyphen_values = true
+    )]
     pub proxy_uid: Option<String>,
     /// Comma list of GIDs whose traffic is not captured [env: PROXY_GID] [default: same as -u].
-    #[arg(short = 'g', long = "proxy-gid", value_name = "GIDS")]
+    #[arg(
+        short = 'g',
+        long = "proxy-gid",
+        value_name = "GIDS",
+        allow_hyphen_values = true
+    )]
     pub proxy_gid: Option<String>,
     /// Inbound interception: TPROXY, or anything else for REDIRECT
     /// [env: ISTIO_INBOUND_INTERCEPTION_MODE] [default: REDIRECT].
@@ -44,7 +69,12 @@ pub struct Cli {
     )]
     pub istio_inbound_interception_mode: Option<String>,
     /// Firewall mark used by TPROXY [env: ISTIO_INBOUND_TPROXY_MARK] [default: 1337].
-    #[arg(short = 't', long = "istio-inbound-tproxy-mark", value_name = "MARK")]
+    #[arg(
+        short = 't',
+        long = "istio-inbound-tproxy-mark",
+        value_name = "MARK",
+        allow_hyphen_values = true
+    )]
     pub istio_inbound_tproxy_mark: Option<String>,
     /// Policy-routing table used by TPROXY [env: ISTIO_INBOUND_TPROXY_ROUTE_TABLE] [default: 133].
     #[arg(
@@ -54,23 +84,53 @@ pub struct Cli {
     )]
     pub istio_inbound_tproxy_route_table: Option<String>,
     /// Inbound ports to capture: comma list, `*` for all, empty for none [env: ISTIO_INBOUND_PORTS].
-    #[arg(short = 'b', long = "istio-inbound-ports", value_name = "PORTS")]
+    #[arg(
+        short = 'b',
+        long = "istio-inbound-ports",
+        value_name = "PORTS",
+        allow_hyphen_values = true
+    )]
     pub istio_inbound_ports: Option<String>,
     /// Inbound ports not captured; used only with `-b '*'` [env: ISTIO_LOCAL_EXCLUDE_PORTS].
-    #[arg(short = 'd', long = "istio-local-exclude-ports", value_name = "PORTS")]
+    #[arg(
+        short = 'd',
+        long = "istio-local-exclude-ports",
+        value_name = "PORTS",
+        allow_hyphen_values = true
+    )]
     pub istio_local_exclude_ports: Option<String>,
     /// Interfaces whose traffic is neither captured in nor out [env: ISTIO_EXCLUDE_INTERFACES].
-    #[arg(short = 'c', long = "istio-exclude-interfaces", value_name = "NICS")]
+    #[arg(
+        short = 'c',
+        long = "istio-exclude-interfaces",
+        value_name = "NICS",
+        allow_hyphen_values = true
+    )]
     pub istio_exclude_interfaces: Option<String>,
     /// Outbound destination CIDRs to capture: comma list, `*` for all, empty for none
     /// [env: ISTIO_SERVICE_CIDR].
-    #[arg(short = 'i', long = "istio-service-cidr", value_name = "CIDRS")]
+    #[arg(
+        short = 'i',
+        long = "istio-service-cidr",
+        value_name = "CIDRS",
+        allow_hyphen_values = true
+    )]
     pub istio_service_cidr: Option<String>,
     /// Outbound destination CIDRs never captured [env: ISTIO_SERVICE_EXCLUDE_CIDR].
-    #[arg(short = 'x', long = "istio-service-exclude-cidr", value_name = "CIDRS")]
+    #[arg(
+        short = 'x',
+        long = "istio-service-exclude-cidr",
+        value_name = "CIDRS",
+        allow_hyphen_values = true
+    )]
     pub istio_service_exclude_cidr: Option<String>,
     /// Outbound TCP ports always captured, whatever -i says [env: ISTIO_OUTBOUND_PORTS].
-    #[arg(short = 'q', long = "istio-outbound-ports", value_name = "PORTS")]
+    #[arg(
+        short = 'q',
+        long = "istio-outbound-ports",
+        value_name = "PORTS",
+        allow_hyphen_values = true
+    )]
     pub istio_outbound_ports: Option<String>,
     /// Outbound ports (TCP and UDP) never captured [env: ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE].
     #[arg(
@@ -80,7 +140,12 @@ pub struct Cli {
     )]
     pub istio_local_outbound_ports_exclude: Option<String>,
     /// Interfaces whose inbound traffic is treated as outbound (KubeVirt) [env: KUBE_VIRT_INTERFACES].
-    #[arg(short = 'k', long = "kube-virt-interfaces", value_name = "NICS")]
+    #[arg(
+        short = 'k',
+        long = "kube-virt-interfaces",
+        value_name = "NICS",
+        allow_hyphen_values = true
+    )]
     pub kube_virt_interfaces: Option<String>,
 
     /// Print the commands and restore input instead of running them; needs no root
@@ -109,13 +174,25 @@ pub struct Cli {
     #[arg(long = "run-validation", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub run_validation: Option<String>,
     /// Port the validation probe dials [env: IPTABLES_PROBE_PORT] [default: 15002].
-    #[arg(long = "iptables-probe-port", value_name = "PORT")]
+    #[arg(
+        long = "iptables-probe-port",
+        value_name = "PORT",
+        allow_hyphen_values = true
+    )]
     pub iptables_probe_port: Option<String>,
     /// Validation timeout, a Go duration such as 5s or 500ms [env: PROBE_TIMEOUT] [default: 5s].
-    #[arg(long = "probe-timeout", value_name = "DURATION")]
+    #[arg(
+        long = "probe-timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub probe_timeout: Option<String>,
     /// Network namespace path (istio-cni); accepted for compatibility [env: NETWORK_NAMESPACE].
-    #[arg(long = "network-namespace", value_name = "PATH")]
+    #[arg(
+        long = "network-namespace",
+        value_name = "PATH",
+        allow_hyphen_values = true
+    )]
     pub network_namespace: Option<String>,
     /// Running from the node into a pod namespace (istio-cni); accepted for compatibility
     /// [env: CNI_MODE].
@@ -138,7 +215,11 @@ pub struct Cli {
     pub native_nftables: Option<String>,
     /// Use this iptables backend, `legacy` or `nft`, instead of detecting it
     /// [env: FORCE_IPTABLES_BINARY].
-    #[arg(long = "force-iptables-binary", value_name = "legacy|nft")]
+    #[arg(
+        long = "force-iptables-binary",
+        value_name = "legacy|nft",
+        allow_hyphen_values = true
+    )]
     pub force_iptables_binary: Option<String>,
 
     /// Whether the pod has IPv6, instead of detecting it from interface addresses
@@ -147,33 +228,45 @@ pub struct Cli {
     pub host_ipv6: Option<String>,
     /// The resolver file whose nameservers DNS capture redirects
     /// [env: MESH_INIT_RESOLV_CONF] [default: /etc/resolv.conf].
-    #[arg(long = "resolv-conf", value_name = "FILE")]
+    #[arg(long = "resolv-conf", value_name = "FILE", allow_hyphen_values = true)]
     pub resolv_conf: Option<String>,
     /// Seconds to wait for the xtables lock [env: MESH_INIT_XTABLES_WAIT] [default: 30].
-    #[arg(long = "xtables-wait", value_name = "SECONDS")]
+    #[arg(
+        long = "xtables-wait",
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
     pub xtables_wait: Option<String>,
     /// Directory holding the iptables/nft programs, instead of searching PATH
     /// [env: MESH_INIT_BIN_DIR].
-    #[arg(long = "bin-dir", value_name = "DIR")]
+    #[arg(long = "bin-dir", value_name = "DIR", allow_hyphen_values = true)]
     pub bin_dir: Option<String>,
 
     /// Log levels, `default:info` or `scope:level,...` (Istio's syntax) [default: default:info].
-    #[arg(long = "log_output_level", value_name = "LEVELS")]
+    #[arg(
+        long = "log_output_level",
+        value_name = "LEVELS",
+        allow_hyphen_values = true
+    )]
     pub log_output_level: Option<String>,
     /// Log as JSON lines.
     #[arg(long = "log_as_json", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub log_as_json: Option<String>,
     /// Accepted for compatibility with Istio's logging flags; ignored.
-    #[arg(long = "log_caller", value_name = "SCOPES")]
+    #[arg(long = "log_caller", value_name = "SCOPES", allow_hyphen_values = true)]
     pub log_caller: Option<String>,
     /// Accepted for compatibility with Istio's logging flags; ignored.
-    #[arg(long = "log_stacktrace_level", value_name = "LEVELS")]
+    #[arg(
+        long = "log_stacktrace_level",
+        value_name = "LEVELS",
+        allow_hyphen_values = true
+    )]
     pub log_stacktrace_level: Option<String>,
     /// Accepted for compatibility (logs always go to stderr); repeatable.
-    #[arg(long = "log_target", value_name = "TARGET")]
+    #[arg(long = "log_target", value_name = "TARGET", allow_hyphen_values = true)]
     pub log_target: Vec<String>,
     /// Accepted for compatibility (klog verbosity); ignored.
-    #[arg(long = "vklog", value_name = "LEVEL")]
+    #[arg(long = "vklog", value_name = "LEVEL", allow_hyphen_values = true)]
     pub vklog: Option<String>,
 }
 

@@ -122,3 +122,6 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
