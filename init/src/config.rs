@@ -702,6 +702,11 @@ impl RunOptions {
             Some((v, src)) => parse_duration(&v, &src)?,
             None => Duration::from_secs(5),
         };
+        // Accepted for compatibility, and checked like every other flag: mesh-init always
+        // replaces differing rules without a capture gap (what --reconcile asks for), and it
+        // runs in the pod's namespace (no istio-cni sandbox).
+        l.boolean(&cli.reconcile, "reconcile", &["RECONCILE"])?;
+        l.boolean(&cli.cni_mode, "cni-mode", &["CNI_MODE"])?;
         Ok(RunOptions {
             dry_run: l.boolean(&cli.dry_run, "dry-run", &["DRY_RUN"])?,
             dry_run_file: l.env.get("DRY_RUN_FILE_PATH").filter(|p| !p.is_empty()),

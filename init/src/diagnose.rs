@@ -66,7 +66,16 @@ pub fn diagnose(err: &ApplyError) -> Diagnosis {
             ..
         } => from_stderr(what, program, stderr, *backend),
         ApplyError::Spawn { program, source } => {
-            if source.kind() == std::io::ErrorKind::NotFound {
+            if source.kind() == std::io::ErrorKind::NotFound && program == "nft" {
+                Diagnosis {
+                    what,
+                    why: "--native-nftables is on, but the nft binary is missing in this image"
+                        .into(),
+                    fix: "install nftables in the init container image, or drop --native-nftables"
+                        .into(),
+                    exit_code: exit::BACKEND,
+                }
+            } else if source.kind() == std::io::ErrorKind::NotFound {
                 Diagnosis {
                     what,
                     why: format!("{program} is not installed in this image (or not in --bin-dir)"),

@@ -31,6 +31,18 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(e) => return config_failure(&e),
     };
+    info!(
+        proxy_port = cfg.proxy_port,
+        inbound_capture_port = cfg.inbound_capture_port,
+        proxy_uids = ?cfg.proxy_uids,
+        proxy_gids = ?cfg.proxy_gids,
+        interception = ?cfg.interception,
+        inbound_ports = ?cfg.inbound_ports,
+        outbound_cidrs = ?cfg.outbound_cidrs,
+        dns_capture = cfg.dns_capture(),
+        ipv6 = cfg.ipv6,
+        "effective configuration"
+    );
     match run(&cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Apply(e)) => {

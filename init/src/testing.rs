@@ -111,6 +111,45 @@ impl Netns {
         })
     }
 
+    /// A listener with IP_TRANSPARENT, as Envoy's inbound listener has in TPROXY mode (the
+    /// kernel delivers TPROXYed connections only to transparent sockets). IPv4 only; as root.
+    pub fn listen_transparent(&self, addr: std::net::SocketAddrV4) -> io::Result<TcpListener> {
+        self.run(None, move || {
+            use std::os::fd::FromRawFd;
+            // SAFETY: plain socket calls on a descriptor we own until TcpListener takes it.
+            unsafe {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let listener = TcpListener::from_raw_fd(fd);
+                let one: libc::c_int = 1;
+                let opt = (&raw const one).cast();
+                let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                if libc::setsockopt(fd, libc::SOL_IP, libc::IP_TRANSPARENT, opt, len) != 0
+                    || libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, opt, len) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                let sa = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: addr.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from(*addr.ip()).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                let sa_len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                if libc::bind(fd, (&raw const sa).cast(), sa_len) != 0 || libc::listen(fd, 64) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                listener.set_nonblocking(true)?;
+                Ok(listener)
+            }
+        })
+    }
+
     /// A TCP connection from inside the namespace by a socket owned by `uid`/`gid`.
     pub fn connect(&self, to: SocketAddr, ids: Option<(u32, u32)>) -> io::Result<TcpStream> {
         self.run(ids, move || {

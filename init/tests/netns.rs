@@ -651,3 +651,62 @@ fn a_failing_ipv6_restore_rolls_the_ipv4_rules_back() {
         before.lines().filter(|l| l.starts_with("-A")).count()
     );
 }
+
+#[test]
+fn tproxy_mode_delivers_inbound_connections_with_their_original_addresses() {
+    require_netns!();
+    let net = PodNet::new("t", false).expect("namespaces");
+    let inbound = net
+        .pod
+        .listen_transparent("0.0.0.0:15006".parse().expect("addr"))
+        .expect("transparent listener");
+    let pod = Listeners::open(
+        &net.pod,
+        &[
+            ("outbound", addr("0.0.0.0", 15001)),
+            ("app", addr("0.0.0.0", 9090)),
+            ("health", addr("0.0.0.0", 15021)),
+        ],
+    );
+    let peer = peer_listeners(&net.peer);
+    let mut args: Vec<&str> = ISTIO_INIT_ARGS.to_vec();
+    let m = args.iter().position(|a| *a == "-m").expect("-m") + 1;
+    args[m] = "TPROXY";
+    ok(&mesh_init(&net.pod, &args, &[]));
+    ok(&mesh_init(&net.pod, &args, &[])); // routes and rules survive a re-run
+
+    let app = addr(POD_V4, 9090);
+    let client = net.peer.connect(app, None).expect("connect");
+    let (_, accepted) = accept_any(&[&inbound], WAIT).expect("TPROXY delivered to 15006");
+    assert_eq!(
+        accepted.local_addr().expect("local"),
+        app,
+        "TPROXY keeps the destination"
+    );
+    assert_eq!(
+        accepted.peer_addr().expect("peer"),
+        client.local_addr().expect("client"),
+        "TPROXY keeps the source"
+    );
+    assert_eq!(pod.quiet(), None);
+    assert_eq!(
+        connect(&net.peer, None, addr(POD_V4, 15021), &pod, &peer).0,
+        "health"
+    );
+    let to_peer = addr(PEER_V4, 8080);
+    assert_eq!(
+        connect(&net.pod, APP, to_peer, &pod, &peer),
+        ("outbound", Some(to_peer)),
+        "outbound stays REDIRECT in TPROXY mode"
+    );
+    let rules = String::from_utf8_lossy(
+        &net.pod
+            .command("ip")
+            .args(["rule", "list"])
+            .output()
+            .expect("ip rule")
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(rules.matches("lookup 133").count(), 1, "{rules}");
+}
