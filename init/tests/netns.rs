@@ -302,13 +302,15 @@ fn istio_init_arguments_capture_traffic_with_the_legacy_backend() {
     istio_init_in_a_namespace("legacy");
 }
 
-#[test]
-fn excluded_ports_and_cidrs_bypass_and_a_changed_config_replaces_the_rules() {
-    require_netns!();
-    let net = PodNet::new("x", false).expect("namespaces");
+/// Exclusions bypass capture, and a re-run with a different configuration replaces our rules
+/// (one transaction per table) instead of failing on "Chain already exists".
+fn exclusions_and_replacement(backend: &str) {
+    let net = PodNet::new(&format!("x{}", &backend[..1]), false).expect("namespaces");
     let pod = pod_listeners(&net.pod);
     let peer = peer_listeners(&net.peer);
-    ok(&mesh_init(&net.pod, ISTIO_INIT_ARGS, &[]));
+    let mut first = ISTIO_INIT_ARGS.to_vec();
+    first.extend(["--force-iptables-binary", backend]);
+    ok(&mesh_init(&net.pod, &first, &[]));
     let app = addr(POD_V4, 9090);
     assert_eq!(connect(&net.peer, None, app, &pod, &peer).0, "inbound");
 
@@ -318,7 +320,7 @@ fn excluded_ports_and_cidrs_bypass_and_a_changed_config_replaces_the_rules() {
     args[d] = "15090,15021,15020,9090";
     let x = args.iter().position(|a| *a == "-x").expect("-x") + 1;
     args[x] = "10.77.1.0/24";
-    args.extend(["-o", "9999"]);
+    args.extend(["-o", "9999", "--force-iptables-binary", backend]);
     let out = mesh_init(&net.pod, &args, &[]);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Replaced"));
@@ -344,9 +346,21 @@ fn excluded_ports_and_cidrs_bypass_and_a_changed_config_replaces_the_rules() {
         connect(&net.pod, APP, to_peer, &pod, &peer),
         ("outbound", Some(to_peer))
     );
-    let nat = save(&net.pod, "iptables-nft-save");
+    let nat = save(&net.pod, &format!("iptables-{backend}-save"));
     assert_eq!(nat.matches("-A OUTPUT -j ISTIO_OUTPUT").count(), 1, "{nat}");
     assert_eq!(nat.matches("--dport 9090 -j RETURN").count(), 1, "{nat}");
+}
+
+#[test]
+fn exclusions_bypass_and_a_changed_config_replaces_the_rules_with_nft() {
+    require_netns!();
+    exclusions_and_replacement("nft");
+}
+
+#[test]
+fn exclusions_bypass_and_a_changed_config_replaces_the_rules_with_legacy() {
+    require_netns!();
+    exclusions_and_replacement("legacy");
 }
 
 #[test]
