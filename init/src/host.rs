@@ -109,6 +109,12 @@ mod tests {
     }
 
     #[test]
+    fn the_proxy_user_is_looked_up_in_etc_passwd() {
+        assert_eq!(RealHost.lookup_uid("root"), Some(0));
+        assert_eq!(RealHost.lookup_uid("no-such-user-for-mesh-init"), None);
+    }
+
+    #[test]
     fn a_namespace_with_only_loopback_is_an_error() {
         let err = ipv6_from_addresses(&ips(&["127.0.0.1", "::1", "169.254.1.1"]), false);
         assert!(err.unwrap_err().contains("no valid local IP address found"));

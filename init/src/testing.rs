@@ -34,6 +34,29 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
+/// The `mesh-init` binary for tests outside this crate (the e2e crate): `MESH_INIT_BIN` when
+/// set, else `mesh-init` next to the running test's `deps/` directory (build it first with
+/// `cargo build -p mesh-init`). Inside this crate use `env!("CARGO_BIN_EXE_mesh-init")`.
+pub fn mesh_init_binary() -> io::Result<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("MESH_INIT_BIN") {
+        return Ok(path.into());
+    }
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| io::Error::other("test executable has no target directory"))?;
+    let bin = profile_dir.join("mesh-init");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(io::Error::new(
+            ErrorKind::NotFound,
+            format!("{} not built (cargo build -p mesh-init)", bin.display()),
+        ))
+    }
+}
+
 /// Runs a command, turning failure into an error with its stderr.
 pub fn sh(program: &str, args: &[&str]) -> io::Result<Output> {
     let out = Command::new(program).args(args).output()?;
