@@ -44,6 +44,11 @@ enum Refused {
     NoBody,
     #[error("not an AdmissionReview: {0}")]
     NotAReview(#[from] BadReview),
+    /// The engine answers an unreadable review with Istio's `allowed: false` shape; with no
+    /// request uid there is nobody to answer, so it becomes a 400 here (the issue asks for a
+    /// 4xx for bodies that are not reviews).
+    #[error("not an AdmissionReview: {0}")]
+    Unanswerable(String),
     #[error("review not finished within the API server's timeout of {0:?}")]
     Timeout(Duration),
     #[error("the review failed unexpectedly; see the injector's log")]
@@ -55,9 +60,10 @@ impl Refused {
         match self {
             Refused::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refused::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Refused::ReadBody(_) | Refused::NoBody | Refused::NotAReview(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Refused::ReadBody(_)
+            | Refused::NoBody
+            | Refused::NotAReview(_)
+            | Refused::Unanswerable(_) => StatusCode::BAD_REQUEST,
             Refused::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Refused::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -141,6 +147,12 @@ async fn answer(
         warn!(error = %join, "admission review task failed");
         Refused::Internal
     })??;
+    if answer.uid.is_empty() {
+        return Err(Refused::Unanswerable(match answer.verdict {
+            Verdict::Denied(message) => message,
+            _ => "the request has no uid".to_owned(),
+        }));
+    }
     Ok(answer)
 }
 
