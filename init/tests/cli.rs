@@ -172,3 +172,22 @@ fn dry_run_needs_no_privileges_and_writes_the_record_file() {
     assert_eq!(std::fs::read_to_string(&file).expect("record file"), record);
     let _ = std::fs::remove_file(&file);
 }
+
+#[test]
+fn skip_rule_apply_programs_nothing_even_in_a_dry_run() {
+    let out = mesh_init(&[
+        "-b",
+        "*",
+        "-i",
+        "*",
+        "--skip-rule-apply",
+        "--dry-run",
+        "--host-ipv6=false",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}

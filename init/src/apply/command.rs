@@ -73,6 +73,9 @@ impl Recorder {
     /// The record, one item per line, in Istio's golden format.
     pub fn record(&self) -> String {
         let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.is_empty() {
+            return String::new();
+        }
         let mut out = lines.join("\n");
         out.push('\n');
         out

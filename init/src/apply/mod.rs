@@ -91,6 +91,10 @@ pub enum Outcome {
 
 /// Runs the configured action through `runner` (the system, or the dry-run recorder).
 pub fn run(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<Vec<(String, Outcome)>, ApplyError> {
+    if cfg.run.skip_rule_apply {
+        // istio-cni installed the rules; only validation (if asked) runs.
+        return Ok(Vec::new());
+    }
     if cfg.run.native_nftables {
         let outcome = nftables(cfg, runner)?;
         return Ok(vec![("nftables".into(), outcome)]);
