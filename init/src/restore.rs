@@ -345,6 +345,28 @@ COMMIT
     }
 
     #[test]
+    fn every_prefix_of_a_save_dump_is_read_without_panicking() {
+        let rules = vec![Rule {
+            table: Table::Nat,
+            chain: "ISTIO_OUTPUT".into(),
+            op: Op::Insert(1),
+            args: vec!["-j".into(), "RETURN".into()],
+        }];
+        for end in 0..=SAVED.len() {
+            let Some(prefix) = SAVED.get(..end) else {
+                continue;
+            };
+            let state = SaveState::parse(prefix);
+            let text = replace(&state, &rules, &rules);
+            assert!(
+                text.is_empty() || text.ends_with("COMMIT\n"),
+                "{end}: {text}"
+            );
+            let _ = rollback(prefix, &text);
+        }
+    }
+
+    #[test]
     fn an_empty_table_is_no_existing_rules() {
         let state =
             SaveState::parse("*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n");

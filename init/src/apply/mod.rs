@@ -130,10 +130,10 @@ pub fn run(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<Vec<(String, Outc
 }
 
 fn wait_args(cfg: &CaptureConfig, backend: Option<Backend>) -> Vec<String> {
-    // Only legacy takes the xtables lock; nft ignores it.
+    // Legacy serialises writers on the xtables lock; nft accepts the flag and ignores it.
     match backend {
-        Some(Backend::Legacy) => vec![format!("--wait={}", cfg.run.xtables_wait)],
-        _ => Vec::new(),
+        Some(_) => vec![format!("--wait={}", cfg.run.xtables_wait)],
+        None => Vec::new(),
     }
 }
 
