@@ -103,7 +103,11 @@ fn replays_every_istio_iptables_golden() {
         let empty = serde_json::Map::new();
         let env = case["env"].as_object().unwrap_or(&empty);
         let goldens = case["goldens"].as_object().expect("goldens");
+        // One line per case; a case passes when every one of its goldens matches.
+        let mut problems = Vec::new();
+        let mut kinds = Vec::new();
         for (kind, path) in goldens {
+            kinds.push(kind.as_str());
             let want = std::fs::read_to_string(dir.join(path.as_str().unwrap_or_default()))
                 .expect("golden");
             let mut run_args = args.clone();
@@ -120,19 +124,17 @@ fn replays_every_istio_iptables_golden() {
             let result = dry_run(&run_args, env, &case["host"], &tmp)
                 .map(|got| if cni { ipv4_restore_block(&got) } else { got });
             match result {
-                Ok(got) if got == want => {
-                    passed += 1;
-                    println!("ok   {id} [{kind}]");
-                }
-                Ok(got) => {
-                    failed += 1;
-                    println!("FAIL {id} [{kind}]: {}", first_difference(&want, &got));
-                }
-                Err(e) => {
-                    failed += 1;
-                    println!("FAIL {id} [{kind}]: {e}");
-                }
+                Ok(got) if got == want => {}
+                Ok(got) => problems.push(format!("{kind}: {}", first_difference(&want, &got))),
+                Err(e) => problems.push(format!("{kind}: {e}")),
             }
+        }
+        if problems.is_empty() {
+            passed += 1;
+            println!("ok   {id} [{}]", kinds.join(", "));
+        } else {
+            failed += 1;
+            println!("FAIL {id}: {}", problems.join("; "));
         }
     }
     let _ = std::fs::remove_file(&tmp);
