@@ -46,7 +46,12 @@ pub struct ServeArgs {
     #[arg(long, env = "INJECTOR_ADDRESS", default_value = "0.0.0.0")]
     pub address: IpAddr,
     /// Plain-HTTP port for /healthz, /readyz and /metrics (Istio's monitoring port).
-    #[arg(long, env = "INJECTOR_MONITORING_PORT", default_value_t = 15014)]
+    #[arg(
+        long,
+        env = "INJECTOR_MONITORING_PORT",
+        default_value_t = 15014,
+        visible_alias = "health-port"
+    )]
     pub monitoring_port: u16,
     /// Directory holding `tls.crt` and `tls.key`, as a mounted `kubernetes.io/tls` Secret.
     #[arg(
