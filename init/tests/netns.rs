@@ -724,3 +724,12 @@ fn tproxy_mode_delivers_inbound_connections_with_their_original_addresses() {
     .into_owned();
     assert_eq!(rules.matches("lookup 133").count(), 1, "{rules}");
 }
+
+#[test]
+fn a_namespace_without_an_address_is_refused_like_istio() {
+    require_netns!();
+    let ns = Netns::new("o").expect("namespace");
+    let out = mesh_init(&ns, ISTIO_INIT_ARGS, &[]);
+    failure(&out, 1, &["no valid local IP address found", "--host-ipv6"]);
+    assert!(!save(&ns, "iptables-nft-save").contains("ISTIO"));
+}
