@@ -81,8 +81,11 @@ fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
     } = args;
     let filter = EnvFilter::try_new(log_level)
         .map_err(|err| anyhow::anyhow!("--log-level {log_level:?}: {err}"))?;
+    // Colours only for a person at a terminal; a log collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match log_format {
         LogFormat::Text => builder.init(),
