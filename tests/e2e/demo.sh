@@ -67,7 +67,7 @@ ls "$WORK/certs"
 step "serve on loopback"
 PORT=$(free_port)
 HEALTH_PORT=$(free_port)
-"$BIN/sidecar-injector" serve --port "$PORT" --health-port "$HEALTH_PORT" --tls-dir "$WORK/certs" \
+"$BIN/sidecar-injector" serve --port "$PORT" --address 127.0.0.1 --monitoring-port "$HEALTH_PORT" --tls-dir "$WORK/certs" \
   >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ISTIO_VERSION=${ISTIO_VERSION:-1.28.0}
+ISTIO_VERSION=${ISTIO_VERSION:-1.30.3}
 KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-kindest/node:v1.34.0}
 CLUSTER=${CLUSTER:-sidecar-injector-e2e}
 NS=e2e-mesh

@@ -5,6 +5,7 @@
 //! Everything here is test plumbing; the programs under test are the real binaries, built by
 //! cargo and run as child processes.
 
+pub mod control_plane;
 pub mod manifests;
 pub mod selector;
 pub mod workspace;

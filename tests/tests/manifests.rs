@@ -151,7 +151,12 @@ fn webhook_ports_agree_across_configuration_service_and_deployment() {
         .unwrap();
     assert_eq!(container_port(&container, "https-webhook"), serve_port);
     let health_port = container_port(&container, "http-monitoring");
-    assert_eq!(health_port, 15014, "the server's health/metrics port");
+    let monitoring_flag = flag(&container, "monitoring-port").expect("--monitoring-port");
+    assert_eq!(
+        monitoring_flag.parse::<i32>(),
+        Ok(health_port),
+        "probes and metrics port"
+    );
 
     for hook in webhooks() {
         let svc = hook
@@ -644,4 +649,22 @@ fn istio_configmaps_overlay_points_at_istios_configmaps() {
     {
         assert_eq!(obj["metadata"]["namespace"], "istio-system");
     }
+}
+
+/// The shipped values are the injector's built-in values with one change: istio-init runs our
+/// mesh-init image. Anything else drifting apart would make the cluster inject differently from
+/// `kube-inject` and the tests.
+#[test]
+fn shipped_values_are_the_builtin_values_with_mesh_init() {
+    let read = |p: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(workspace::root().join(p)).unwrap()).unwrap()
+    };
+    let mut shipped = read("deploy/config/values.json");
+    let builtin = read("webhook/engine/builtin/values.json");
+    assert_ne!(
+        shipped["global"]["proxy_init"]["image"],
+        builtin["global"]["proxy_init"]["image"]
+    );
+    shipped["global"]["proxy_init"]["image"] = builtin["global"]["proxy_init"]["image"].clone();
+    assert_eq!(shipped, builtin);
 }
