@@ -26,6 +26,8 @@ pub(crate) struct State<'t> {
     exec_name: &'t str,
     out: String,
     vars: Vec<(&'t str, Value)>,
+    /// Arguments of the function calls in progress, reused to avoid an allocation per call.
+    args: Vec<Value>,
     depth: usize,
 }
 
@@ -41,8 +43,9 @@ pub(crate) fn execute<'t>(
     let mut s = State {
         tmpl,
         exec_name: name,
-        out: String::with_capacity(1024),
+        out: String::with_capacity(tmpl.text_len()),
         vars: vec![("$", data.clone())],
+        args: Vec::with_capacity(16),
         depth: 0,
     };
     s.walk(data, tree)?;
@@ -394,15 +397,31 @@ impl<'t> State<'t> {
                 Ok(final_.unwrap_or(v))
             }
             FuncEntry::Plain(f) => {
-                let mut argv = Vec::with_capacity(args.len() + 1);
+                let base = self.args.len();
                 for a in args {
-                    argv.push(self.eval_arg(dot, a)?);
+                    match self.eval_arg(dot, a) {
+                        Ok(v) => self.args.push(v),
+                        Err(e) => {
+                            self.args.truncate(base);
+                            return Err(e);
+                        }
+                    }
                 }
                 if let Some(v) = final_ {
-                    argv.push(v);
+                    self.args.push(v);
                 }
-                f(&argv)
-                    .map_err(|e| self.error(pos, context, format!("error calling {name}: {}", e.0)))
+                let result = f(&self.args[base..]);
+                self.args.truncate(base);
+                result.map_err(|e| {
+                    // Go checks argument count and types before calling, and reports those
+                    // failures without "error calling".
+                    let msg = if is_argument_error(&e.0) {
+                        e.0
+                    } else {
+                        format!("error calling {name}: {}", e.0)
+                    };
+                    self.error(pos, context, msg)
+                })
             }
         }
     }
@@ -469,8 +488,14 @@ impl<'t> State<'t> {
                     ));
                 }
                 Value::Nil => return Ok(Value::Nil),
-                // Proto enums print through their String method.
+                // Proto enums print through their String method; protobuf wrapper values
+                // (BoolValue, UInt32Value...) arrive as plain scalars, read with GetValue.
                 Value::String(_) if name == "String" => nil_entry = false,
+                Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::String(_)
+                    if name == "GetValue" =>
+                {
+                    nil_entry = false
+                }
                 other => {
                     return Err(self.error(
                         pos,
@@ -482,6 +507,12 @@ impl<'t> State<'t> {
         }
         Ok(cur.cloned().unwrap_or_default())
     }
+}
+
+fn is_argument_error(msg: &str) -> bool {
+    msg.starts_with("wrong type for value")
+        || msg.starts_with("invalid value; expected")
+        || msg.starts_with("wrong number of args")
 }
 
 /// A struct field by Go name; `GetFoo` works as the proto getter of `Foo` (nil-safe).

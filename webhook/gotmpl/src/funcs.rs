@@ -149,7 +149,8 @@ fn length(a: &[Value]) -> Result<Value, FuncError> {
         Value::String(s) => s.len(),
         Value::List(l) => l.len(),
         Value::Map(m) => m.entries.len(),
-        Value::Nil => return Err(FuncError::new("len of nil pointer")),
+        // Our nil often stands for a typed nil map or slice (an absent struct field).
+        Value::Nil => 0,
         other => return Err(FuncError(format!("len of type {}", other.type_name()))),
     };
     Ok(Value::Int(n as i64))
@@ -205,6 +206,8 @@ fn index(a: &[Value]) -> Result<Value, FuncError> {
                     )));
                 }
             },
+            // A typed nil map (an absent struct field) indexes to nil.
+            Value::Nil if matches!(key, Value::String(_)) => Value::Nil,
             Value::Nil => return Err(FuncError::new("index of untyped nil")),
             other => {
                 return Err(FuncError(format!(
@@ -414,7 +417,13 @@ pub(crate) fn js_escape(s: &str) -> String {
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if c.is_control()
+                || ('\u{fdd0}'..='\u{fdef}').contains(&c)
+                || c == '\u{fffe}'
+                || c == '\u{ffff}' =>
+            {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }

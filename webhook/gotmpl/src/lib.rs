@@ -132,6 +132,10 @@ impl Template {
         exec::execute(self, key, tree, data)
     }
 
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     pub(crate) fn tree(&self, name: &str) -> Option<&List> {
         self.trees.get(name).map(|t| &**t)
     }

@@ -256,6 +256,33 @@ fn index_slice_and_len() {
     );
     assert_eq!(render("{{len .list}} {{len .name}} {{len .map}}"), "3 5 3");
     assert!(render_err("{{index .list 5}}").contains("error calling index: index out of range: 5"));
+    // Nil stands for typed nil maps and slices (absent struct fields), which Go indexes and
+    // measures without complaint.
+    assert_eq!(
+        render("{{index .missing \"a\"}} {{len .missing}}"),
+        "<no value> 0"
+    );
+}
+
+#[test]
+fn argument_type_errors_are_reported_like_go() {
+    let e = render_err("{{upper 1}}");
+    assert!(
+        e.ends_with("wrong type for value; expected string; got int"),
+        "{e}"
+    );
+    let e = render_err("{{upper .missing}}");
+    assert!(e.ends_with("invalid value; expected string"), "{e}");
+    let e = render_err("{{indent .port \"x\"}}");
+    assert!(
+        e.ends_with("wrong type for value; expected int; got float64"),
+        "{e}"
+    );
+    let e = render_err("{{quote}}{{trim \"a\" \"b\"}}");
+    assert!(
+        e.ends_with("wrong number of args for trim: want 1 got 2"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -316,6 +343,18 @@ fn structs_resolve_go_field_names() {
     );
     assert_eq!(render_with("{{.Spec.GetName}}", &d).unwrap(), "app");
     assert_eq!(render_with("{{.Spec.Name.String}}", &d).unwrap(), "app");
+    let hold = Value::structure(
+        "ProxyConfig",
+        [("holdApplicationUntilProxyStarts", Value::Bool(true))],
+    );
+    assert_eq!(
+        render_with(
+            "{{.HoldApplicationUntilProxyStarts.GetValue}} {{.Other.GetValue}}",
+            &hold
+        )
+        .unwrap(),
+        "true <no value>"
+    );
     assert_eq!(
         render_with("{{.Nope}}", &d).unwrap_err(),
         "template: t:1:2: executing \"t\" at <.Nope>: can't evaluate field Nope in type *inject.SidecarTemplateData"
@@ -360,6 +399,17 @@ fn errors_name_template_line_column_and_expression() {
     );
     assert!(render_err("{{.name 1}}").contains("name is not a method but has arguments"));
     assert!(render_err("{{range .name}}{{end}}").contains("range can't iterate over world"));
+}
+
+/// golang/go `TestExecError`: the error names the innermost template and the top-level line.
+#[test]
+fn nested_template_errors_name_the_executing_template() {
+    let text = "line 1\nline 2\nline 3\n{{template \"one\" .}}\n{{define \"one\"}}{{template \"two\" .}}{{end}}\n{{define \"two\"}}{{template \"three\" .}}{{end}}\n{{define \"three\"}}{{index \"hi\" $}}{{end}}";
+    let t = Template::parse("top", text, &Funcs::builtin()).unwrap();
+    assert_eq!(
+        t.execute(&Value::Int(5)).unwrap_err().to_string(),
+        r#"template: top:7:20: executing "three" at <index "hi" $>: error calling index: index out of range: 5"#
+    );
 }
 
 #[test]

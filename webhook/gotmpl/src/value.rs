@@ -250,15 +250,17 @@ impl Struct {
     /// Finds a field by its Go name: the JSON name that equals it, else the one equal to it
     /// with the first letter lower-cased, else one equal ignoring case (`APIVersion`).
     pub(crate) fn field(&self, go_name: &str) -> FieldLookup<'_> {
-        if let Some((_, v)) = self.fields.iter().find(|(k, _)| &**k == go_name) {
+        // This runs for every `.Field` step of every render: no allocation, and the exact
+        // match (the common case for our own structs) is a plain comparison.
+        if let Some((_, v)) = self.fields.iter().find(|(k, _)| **k == *go_name) {
             return FieldLookup::Found(v);
         }
-        let mut chars = go_name.chars();
-        if let Some(first) = chars.next() {
-            let lowered: String = first.to_lowercase().chain(chars).collect();
-            if let Some((_, v)) = self.fields.iter().find(|(k, _)| **k == *lowered) {
-                return FieldLookup::Found(v);
-            }
+        if let Some((_, v)) = self
+            .fields
+            .iter()
+            .find(|(k, _)| first_lowered_eq(k, go_name))
+        {
+            return FieldLookup::Found(v);
         }
         if let Some((_, v)) = self
             .fields
@@ -272,6 +274,24 @@ impl Struct {
         } else {
             FieldLookup::Absent
         }
+    }
+}
+
+/// `json == go` with the first letter of `go` lower-cased (`ContainerPort` ~ `containerPort`).
+fn first_lowered_eq(json: &str, go: &str) -> bool {
+    let (j, g) = (json.as_bytes(), go.as_bytes());
+    if j.len() != g.len() || j.is_empty() {
+        return false;
+    }
+    if g[0].is_ascii() {
+        return g[0].is_ascii_uppercase() && j[0] == g[0].to_ascii_lowercase() && j[1..] == g[1..];
+    }
+    let (mut jc, mut gc) = (json.chars(), go.chars());
+    match (jc.next(), gc.next()) {
+        (Some(a), Some(b)) if b.is_uppercase() && b.to_lowercase().eq(std::iter::once(a)) => {
+            jc.as_str() == gc.as_str()
+        }
+        _ => false,
     }
 }
 

@@ -4,6 +4,7 @@
 //! mappings not indented, strings quoted only when they would read back as something
 //! else, long lines folded at 80 columns, multi-line strings as `|` blocks.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::format::float_g;
@@ -54,7 +55,7 @@ struct Emitter {
 
 /// A YAML node after the JSON round trip.
 enum Node<'a> {
-    Scalar(String, Style),
+    Scalar(Cow<'a, str>, Style),
     Seq(Vec<&'a Value>),
     Map(Vec<(&'a str, &'a Value)>),
 }
@@ -62,8 +63,8 @@ enum Node<'a> {
 fn classify(v: &Value) -> Node<'_> {
     match v {
         Value::Nil | Value::Func(_) => Node::Scalar("null".into(), Style::Plain),
-        Value::Bool(b) => Node::Scalar(b.to_string(), Style::Plain),
-        Value::Int(i) => Node::Scalar(i.to_string(), Style::Plain),
+        Value::Bool(b) => Node::Scalar(if *b { "true" } else { "false" }.into(), Style::Plain),
+        Value::Int(i) => Node::Scalar(i.to_string().into(), Style::Plain),
         Value::Float(f) => {
             // JSON writes integral floats without a fraction; go-yaml reads those as ints.
             let text = if f.fract() == 0.0 && f.abs() < 1e21 {
@@ -79,18 +80,9 @@ fn classify(v: &Value) -> Node<'_> {
             } else {
                 float_g(*f)
             };
-            Node::Scalar(text, Style::Plain)
+            Node::Scalar(text.into(), Style::Plain)
         }
-        Value::String(s) => {
-            let style = if s.contains('\n') {
-                Style::Literal
-            } else if resolves_to_string(s) && !is_base60_float(s) {
-                Style::Plain
-            } else {
-                Style::Double
-            };
-            Node::Scalar(s.to_string(), style)
-        }
+        Value::String(s) => Node::Scalar(Cow::Borrowed(s), string_style(s)),
         Value::List(items) => Node::Seq(items.iter().collect()),
         Value::Map(m) => {
             let mut entries: Vec<(&str, &Value)> =
@@ -104,6 +96,18 @@ fn classify(v: &Value) -> Node<'_> {
             sort_keys(&mut entries);
             Node::Map(entries)
         }
+    }
+}
+
+/// The style go-yaml's encoder asks for: literal for multi-line text, plain when the
+/// text reads back as the same string, else double quotes.
+fn string_style(s: &str) -> Style {
+    if s.contains('\n') {
+        Style::Literal
+    } else if resolves_to_string(s) && !is_base60_float(s) {
+        Style::Plain
+    } else {
+        Style::Double
     }
 }
 
@@ -178,15 +182,14 @@ impl Emitter {
                 self.increase_indent(false, false);
                 for (k, v) in entries {
                     self.write_indent();
-                    let key = Value::from(k);
                     if k.chars().count() <= 128
                         && !k.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
                     {
-                        self.node(&key, true, true);
+                        self.scalar(k, string_style(k), true);
                         self.write_indicator(":", false, false, false);
                     } else {
                         self.write_indicator("?", true, false, true);
-                        self.node(&key, true, false);
+                        self.scalar(k, string_style(k), false);
                         self.write_indent();
                         self.write_indicator(":", true, false, true);
                     }
