@@ -170,9 +170,9 @@ struct RawConfig {
 
 /// Our own templates, values and mesh, shipped in `webhook/engine/builtin/`.
 pub mod builtin {
-    pub const INJECTOR_CONFIG: Option<&str> = None;
-    pub const VALUES: Option<&str> = None;
-    pub const MESH: Option<&str> = None;
+    pub const INJECTOR_CONFIG: Option<&str> = Some(include_str!("../builtin/injector-config.yaml"));
+    pub const VALUES: Option<&str> = Some(include_str!("../builtin/values.json"));
+    pub const MESH: Option<&str> = Some(include_str!("../builtin/mesh.yaml"));
 }
 
 /// A loaded, validated configuration: templates parsed, values and MeshConfig resolved. Cheap to

@@ -1,9 +1,12 @@
 //! The `SidecarTemplateData` the templates see: the (stripped) pod's metadata and spec, the
-//! owner, the effective ProxyConfig and MeshConfig, `.Values`, images and ids.
+//! owner, the effective ProxyConfig and MeshConfig, `.Values`, images and ids — as Go structs
+//! (fields found by Go name, integers printing as integers), with Go's zero values where the
+//! templates rely on them (an absent annotation map still indexes to `""`).
 
-use serde_json::Value;
+use gotmpl::{Shape, Value as T};
+use serde_json::{Value, json};
 
-use crate::render::TmplValue;
+use crate::gojson::{self, GoType};
 
 /// Everything that goes into one render.
 pub struct Input<'a> {
@@ -17,7 +20,7 @@ pub struct Input<'a> {
     pub pod: &'a Value,
     pub proxy_config: &'a Value,
     pub mesh: &'a Value,
-    pub values: &'a TmplValue,
+    pub values: &'a T,
     pub revision: &'a str,
     pub native_sidecars: bool,
     pub proxy_image: String,
@@ -28,23 +31,158 @@ pub struct Input<'a> {
     pub compliance_policy: &'a str,
 }
 
+/// Map-typed fields of Kubernetes and Istio structs (`map[string]string` and friends): their
+/// keys are data, not field names.
+const STRING_MAPS: &[&str] = &[
+    "labels",
+    "annotations",
+    "nodeSelector",
+    "matchLabels",
+    "limits",
+    "requests",
+    "proxyMetadata",
+    "runtimeValues",
+    "data",
+    "volumeAttributes",
+    "overhead",
+];
+
+fn shape(path: &[&str]) -> Shape {
+    match path.last() {
+        Some(last) if STRING_MAPS.contains(last) => Shape::StringMap,
+        _ => Shape::Struct,
+    }
+}
+
 /// Builds the template data value.
-pub fn build(input: &Input<'_>) -> TmplValue {
-    serde_json::json!({
-        "TypeMeta": {"kind": input.kind, "apiVersion": input.api_version},
-        "DeploymentMeta": {"name": input.owner_name, "namespace": input.owner_namespace},
-        "ObjectMeta": input.pod.get("metadata"),
-        "Spec": input.pod.get("spec"),
-        "ProxyConfig": input.proxy_config,
-        "MeshConfig": input.mesh,
-        "Values": input.values,
-        "Revision": input.revision,
-        "NativeSidecars": input.native_sidecars,
-        "ProxyImage": input.proxy_image,
-        "ProxyInitImage": input.proxy_init_image,
-        "ProxyUID": input.proxy_uid,
-        "ProxyGID": input.proxy_gid,
-        "InboundTrafficPolicyMode": input.inbound_traffic_policy_mode,
-        "CompliancePolicy": input.compliance_policy,
-    })
+pub fn build(input: &Input<'_>) -> T {
+    let mut meta = input
+        .pod
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if let Some(m) = meta.as_object_mut() {
+        for field in ["labels", "annotations"] {
+            if !m.get(field).is_some_and(Value::is_object) {
+                m.insert(field.into(), json!({}));
+            }
+        }
+    }
+    let mut spec = input.pod.get("spec").cloned().unwrap_or_else(|| json!({}));
+    // Go string fields are "" when unset; templates compare and print them.
+    if let Some(s) = spec.as_object_mut() {
+        for field in ["serviceAccountName", "nodeName", "hostname", "subdomain"] {
+            s.entry(field).or_insert_with(|| json!(""));
+        }
+    }
+    // Ports print through structToJSON in Go's field order.
+    for field in ["containers", "initContainers"] {
+        if let Some(list) = spec.get_mut(field).and_then(Value::as_array_mut) {
+            for c in list.iter_mut() {
+                if let Some(ports) = c.get_mut("ports") {
+                    *ports = gojson::order(ports, GoType::ContainerPort);
+                }
+            }
+        }
+    }
+    T::strict_structure(
+        "*inject.SidecarTemplateData",
+        [
+            (
+                "TypeMeta",
+                T::structure(
+                    "v1.TypeMeta",
+                    [
+                        ("kind", T::string(input.kind)),
+                        ("apiVersion", T::string(input.api_version)),
+                    ],
+                ),
+            ),
+            (
+                "DeploymentMeta",
+                T::structure(
+                    "types.NamespacedName",
+                    [
+                        ("namespace", T::string(input.owner_namespace)),
+                        ("name", T::string(input.owner_name)),
+                    ],
+                ),
+            ),
+            ("ObjectMeta", T::structure_with(&meta, &shape)),
+            ("Spec", T::structure_with(&spec, &shape)),
+            ("ProxyConfig", proxy_config_value(input.proxy_config)),
+            ("MeshConfig", mesh_value(input.mesh)),
+            ("Values", input.values.clone()),
+            ("Revision", T::string(input.revision)),
+            ("NativeSidecars", T::Bool(input.native_sidecars)),
+            ("ProxyImage", T::string(input.proxy_image.as_str())),
+            ("ProxyInitImage", T::string(input.proxy_init_image.as_str())),
+            ("ProxyUID", T::Int(input.proxy_uid)),
+            ("ProxyGID", T::Int(input.proxy_gid)),
+            (
+                "InboundTrafficPolicyMode",
+                T::string(input.inbound_traffic_policy_mode),
+            ),
+            ("CompliancePolicy", T::string(input.compliance_policy)),
+        ],
+    )
+}
+
+/// Wrapper fields (`google.protobuf.BoolValue` etc.) of ProxyConfig: templates call `.GetValue`.
+const WRAPPERS: &[&str] = &["holdApplicationUntilProxyStarts", "concurrency"];
+
+/// ProxyConfig as the Go proto message: the interception mode enum always has a value
+/// (`REDIRECT` is its zero), wrappers are messages, `proxyMetadata` is a (possibly empty) map.
+pub fn proxy_config_value(pc: &Value) -> T {
+    let mut pc = pc.clone();
+    if let Some(obj) = pc.as_object_mut() {
+        obj.entry("interceptionMode")
+            .or_insert_with(|| json!("REDIRECT"));
+        if !obj.get("proxyMetadata").is_some_and(Value::is_object) {
+            obj.insert("proxyMetadata".into(), json!({}));
+        }
+        for w in WRAPPERS {
+            if let Some(v) = obj.get_mut(*w)
+                && !v.is_object()
+                && !v.is_null()
+            {
+                *v = json!({"value": v.clone()});
+            }
+        }
+    }
+    T::structure_with(&pc, &shape)
+}
+
+/// MeshConfig as the Go proto message, with its `defaultConfig` shaped like [`proxy_config_value`].
+pub fn mesh_value(mesh: &Value) -> T {
+    let mut m = mesh.clone();
+    let pc = m.get("defaultConfig").cloned();
+    if let Some(obj) = m.as_object_mut() {
+        obj.remove("defaultConfig");
+    }
+    let T::Struct(s) = T::structure_with(&m, &shape) else {
+        return T::Nil;
+    };
+    let mut s = (*s).clone();
+    if let Some(pc) = pc {
+        s.fields
+            .push(("defaultConfig".into(), proxy_config_value(&pc)));
+    }
+    T::Struct(std::sync::Arc::new(s))
+}
+
+/// `protoToJSON` of a ProxyConfig value built by [`proxy_config_value`].
+pub fn proxy_config_json(v: &T) -> String {
+    let mut json = v.to_json();
+    if let Some(obj) = json.as_object_mut() {
+        if obj.get("interceptionMode").and_then(Value::as_str) == Some("REDIRECT") {
+            obj.remove("interceptionMode");
+        }
+        for w in WRAPPERS {
+            if let Some(inner) = obj.get(*w).and_then(|x| x.get("value")).cloned() {
+                obj.insert(w.to_string(), inner);
+            }
+        }
+    }
+    crate::mesh::proxy_config_json(&json)
 }

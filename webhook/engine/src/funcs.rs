@@ -1,1 +1,544 @@
-//! Istio's template helper functions.
+//! Istio's template helper functions (`createInjectionFuncmap`), registered over gotmpl's Go
+//! built-ins and sprig. Several replace sprig's function of the same name with Istio's
+//! behaviour: `contains` takes its arguments the other way round, `indent` leaves the first line
+//! alone, `toYaml` keeps the trailing newline.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gotmpl::{FuncError, Funcs, MapElem, Value};
+
+thread_local! {
+    /// The variables `env` reads during one render (set by `render` around execution). The
+    /// functions are fixed when templates are parsed, but the environment is per call.
+    static ENV_VARS: RefCell<Option<Arc<BTreeMap<String, String>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `vars` visible to the templates' `env` function.
+pub fn with_env<T>(vars: Arc<BTreeMap<String, String>>, f: impl FnOnce() -> T) -> T {
+    let previous = ENV_VARS.with(|cell| cell.replace(Some(vars)));
+    let out = f();
+    ENV_VARS.with(|cell| *cell.borrow_mut() = previous);
+    out
+}
+
+fn err(name: &str, msg: impl std::fmt::Display) -> FuncError {
+    FuncError::new(format!("{name}: {msg}"))
+}
+
+fn args<'a, const N: usize>(name: &str, a: &'a [Value]) -> Result<&'a [Value; N], FuncError> {
+    a.try_into().map_err(|_| {
+        err(
+            name,
+            format!("wrong number of args: want {N} got {}", a.len()),
+        )
+    })
+}
+
+/// Go's `fmt.Sprint` of one value.
+fn sprint(v: &Value) -> String {
+    gotmpl::format::sprint(std::slice::from_ref(v))
+}
+
+fn string_arg(name: &str, v: &Value) -> Result<String, FuncError> {
+    match v {
+        Value::String(s) => Ok(s.to_string()),
+        Value::Nil => Ok(String::new()),
+        other => Err(err(
+            name,
+            format!("expected string, got {}", other.type_name()),
+        )),
+    }
+}
+
+/// A `map[string]string` argument (nil is an empty map).
+fn string_map(name: &str, v: &Value) -> Result<BTreeMap<String, String>, FuncError> {
+    match v {
+        Value::Nil => Ok(BTreeMap::new()),
+        Value::Map(m) => m
+            .entries
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.to_string(), s.to_string())),
+                other => Err(err(
+                    name,
+                    format!("map value of type {} is not a string", other.type_name()),
+                )),
+            })
+            .collect(),
+        other => Err(err(
+            name,
+            format!("expected map[string]string, got {}", other.type_name()),
+        )),
+    }
+}
+
+fn str_map_value(m: BTreeMap<String, String>) -> Value {
+    Value::string_map(m)
+}
+
+fn field<'a>(v: &'a Value, json_name: &str) -> Option<&'a Value> {
+    v.get(json_name).filter(|x| !x.is_nil())
+}
+
+/// Registers Istio's functions into `funcs`.
+pub fn register(funcs: &mut Funcs) {
+    funcs.insert("formatDuration", |a| {
+        let [d] = args::<1>("formatDuration", a)?;
+        let text = match d {
+            Value::String(s) => s.to_string(),
+            Value::Nil => return Ok(Value::string("0s")),
+            other => sprint(other),
+        };
+        let nanos = crate::mesh::parse_duration(&text)
+            .ok_or_else(|| err("formatDuration", format!("bad duration {text:?}")))?;
+        Ok(Value::string(crate::mesh::format_go_duration(nanos)))
+    });
+    funcs.insert("isset", |a| {
+        let [m, k] = args::<2>("isset", a)?;
+        let key = string_arg("isset", k)?;
+        Ok(Value::Bool(match m {
+            Value::Map(m) => m.entries.contains_key(key.as_str()),
+            _ => false,
+        }))
+    });
+    funcs.insert("excludeInboundPort", |a| {
+        let [port, excluded] = args::<2>("excludeInboundPort", a)?;
+        let excluded = string_arg("excludeInboundPort", excluded)?;
+        Ok(Value::string(exclude_inbound_port(
+            sprint(port).trim(),
+            &excluded,
+        )))
+    });
+    funcs.insert("includeInboundPorts", |a| {
+        let [c] = args::<1>("includeInboundPorts", a)?;
+        Ok(Value::string(container_ports(c, |_| true)))
+    });
+    funcs.insert("applicationPorts", |a| {
+        let [c] = args::<1>("applicationPorts", a)?;
+        Ok(Value::string(container_ports(c, |name| {
+            name != "istio-proxy"
+        })))
+    });
+    funcs.insert("kubevirtInterfaces", |a| {
+        let [s] = args::<1>("kubevirtInterfaces", a)?;
+        Ok(Value::string(string_arg("kubevirtInterfaces", s)?))
+    });
+    funcs.insert("excludeInterfaces", |a| {
+        let [s] = args::<1>("excludeInterfaces", a)?;
+        Ok(Value::string(string_arg("excludeInterfaces", s)?))
+    });
+    funcs.insert("annotation", |a| {
+        let [meta, name, default] = args::<3>("annotation", a)?;
+        let name = string_arg("annotation", name)?;
+        let found = meta
+            .get("annotations")
+            .and_then(|anns| anns.get(&name))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(Value::string(found.unwrap_or_else(|| sprint(default))))
+    });
+    funcs.insert("valueOrDefault", |a| {
+        let [v, d] = args::<2>("valueOrDefault", a)?;
+        let empty = v.is_nil() || v.as_str() == Some("");
+        Ok(if empty { d.clone() } else { v.clone() })
+    });
+    funcs.insert("toJSON", |a| {
+        let [m] = args::<1>("toJSON", a)?;
+        if m.is_nil() {
+            return Ok(Value::string("{}"));
+        }
+        let m = string_map("toJSON", m)?;
+        Ok(Value::string(
+            serde_json::to_string(&m).unwrap_or_else(|_| "{}".into()),
+        ))
+    });
+    funcs.insert("fromJSON", |a| {
+        let [s] = args::<1>("fromJSON", a)?;
+        let text = string_arg("fromJSON", s)?;
+        Ok(match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => Value::from_json(&v),
+            Err(_) => Value::string("{}"),
+        })
+    });
+    funcs.insert("structToJSON", |a| {
+        let [v] = args::<1>("structToJSON", a)?;
+        if v.is_nil() {
+            return Ok(Value::string("{}"));
+        }
+        Ok(Value::string(gotmpl::json::encode(v, true)))
+    });
+    funcs.insert("protoToJSON", |a| {
+        let [v] = args::<1>("protoToJSON", a)?;
+        if v.is_nil() {
+            return Ok(Value::string("{}"));
+        }
+        Ok(Value::string(crate::data::proxy_config_json(v)))
+    });
+    funcs.insert("toYaml", |a| {
+        let [v] = args::<1>("toYaml", a)?;
+        Ok(Value::string(gotmpl::yaml::encode(v)))
+    });
+    funcs.insert("indent", |a| {
+        let [n, s] = args::<2>("indent", a)?;
+        let n = match n {
+            Value::Int(i) => *i,
+            Value::Float(f) => *f as i64,
+            other => {
+                return Err(err(
+                    "indent",
+                    format!("expected int, got {}", other.type_name()),
+                ));
+            }
+        };
+        let pad = " ".repeat(n.max(0) as usize);
+        let text = string_arg("indent", s)?;
+        Ok(Value::string(
+            text.split('\n')
+                .enumerate()
+                .map(|(i, l)| {
+                    if i == 0 {
+                        l.to_string()
+                    } else {
+                        format!("{pad}{l}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ))
+    });
+    funcs.insert("directory", |a| {
+        let [p] = args::<1>("directory", a)?;
+        let p = string_arg("directory", p)?;
+        Ok(Value::string(match p.rfind('/') {
+            Some(i) => p[..=i].to_string(),
+            None => String::new(),
+        }))
+    });
+    funcs.insert("contains", |a| {
+        let [needle, haystack] = args::<2>("contains", a)?;
+        let (n, h) = (
+            string_arg("contains", needle)?,
+            string_arg("contains", haystack)?,
+        );
+        Ok(Value::Bool(h.contains(&n)))
+    });
+    funcs.insert("toLower", |a| {
+        let [s] = args::<1>("toLower", a)?;
+        Ok(Value::string(string_arg("toLower", s)?.to_lowercase()))
+    });
+    funcs.insert("appendMultusNetwork", |a| {
+        let [existing, net] = args::<2>("appendMultusNetwork", a)?;
+        Ok(Value::string(append_multus_network(
+            &string_arg("appendMultusNetwork", existing)?,
+            &string_arg("appendMultusNetwork", net)?,
+        )))
+    });
+    funcs.insert("env", |a| {
+        let [k, d] = args::<2>("env", a)?;
+        let (key, default) = (string_arg("env", k)?, string_arg("env", d)?);
+        let found = ENV_VARS.with(|cell| {
+            cell.borrow()
+                .as_ref()
+                .and_then(|vars| vars.get(&key).cloned())
+        });
+        Ok(Value::string(
+            found.filter(|v| !v.is_empty()).unwrap_or(default),
+        ))
+    });
+    funcs.insert("omit", |a| {
+        let Some((dict, keys)) = a.split_first() else {
+            return Err(err("omit", "wrong number of args"));
+        };
+        let mut m = string_map("omit", dict)?;
+        for k in keys {
+            m.remove(&string_arg("omit", k)?);
+        }
+        Ok(str_map_value(m))
+    });
+    funcs.insert("strdict", |a| {
+        let mut m = BTreeMap::new();
+        for pair in a.chunks(2) {
+            let key = string_arg("strdict", &pair[0])?;
+            let value = match pair.get(1) {
+                Some(v) => string_arg("strdict", v)?,
+                None => String::new(),
+            };
+            m.insert(key, value);
+        }
+        Ok(str_map_value(m))
+    });
+    funcs.insert("mergeMaps", |a| {
+        if a.is_empty() {
+            return Ok(Value::Nil);
+        }
+        let mut out = BTreeMap::new();
+        for m in a {
+            out.extend(string_map("mergeMaps", m)?);
+        }
+        Ok(str_map_value(out))
+    });
+    funcs.insert("toJsonMap", |a| {
+        let mut out = BTreeMap::new();
+        for m in a {
+            out.extend(string_map("toJsonMap", m)?);
+        }
+        if a.is_empty() {
+            return Ok(Value::string("null"));
+        }
+        Ok(Value::string(
+            serde_json::to_string(&out).unwrap_or_default(),
+        ))
+    });
+    funcs.insert("omitNil", |a| {
+        let [v] = args::<1>("omitNil", a)?;
+        Ok(omit_nil(v).unwrap_or(Value::Nil))
+    });
+    funcs.insert("otelResourceAttributes", |a| {
+        let [mesh, anns, labels, ns, containers] = args::<5>("otelResourceAttributes", a)?;
+        Ok(Value::string(otel_resource_attributes(
+            mesh,
+            &string_map("otelResourceAttributes", anns)?,
+            &string_map("otelResourceAttributes", labels)?,
+            &string_arg("otelResourceAttributes", ns)?,
+            containers,
+        )))
+    });
+}
+
+fn exclude_inbound_port(port: &str, excluded: &str) -> String {
+    if port.is_empty() || port == "0" {
+        return excluded.to_string();
+    }
+    let mut out = Vec::new();
+    for p in excluded.split(',') {
+        if p == port {
+            return excluded.to_string();
+        }
+        let p = p.trim();
+        if !p.is_empty() {
+            out.push(p.to_string());
+        }
+    }
+    out.push(port.to_string());
+    out.join(",")
+}
+
+fn container_ports(containers: &Value, include: impl Fn(&str) -> bool) -> String {
+    let Value::List(list) = containers else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for c in list.iter() {
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        if !include(name) {
+            continue;
+        }
+        if let Some(Value::List(ports)) = c.get("ports") {
+            for p in ports.iter() {
+                let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("");
+                if proto == "UDP" || proto == "SCTP" {
+                    continue;
+                }
+                if let Some(n) = p.get("containerPort") {
+                    parts.push(sprint(n));
+                }
+            }
+        }
+    }
+    parts.join(",")
+}
+
+fn append_multus_network(existing: &str, network: &str) -> String {
+    if existing.is_empty() {
+        return network.to_string();
+    }
+    if let Some(i) = existing.rfind(']') {
+        let Ok(nets) =
+            serde_json::from_str::<Vec<serde_json::Map<String, serde_json::Value>>>(existing)
+        else {
+            return existing.to_string();
+        };
+        let (ns, name) = match network.split_once('/') {
+            Some((ns, name)) => (ns, name),
+            None => ("", network),
+        };
+        for net in &nets {
+            if net.get("name").and_then(|n| n.as_str()) == Some(name) {
+                let net_ns = net.get("namespace").and_then(|n| n.as_str()).unwrap_or("");
+                if net_ns == ns {
+                    return existing.to_string();
+                }
+            }
+        }
+        let add = if ns.is_empty() {
+            format!(r#", {{"name": "{name}"}}"#)
+        } else {
+            format!(r#", {{"name": "{name}", "namespace": "{ns}"}}"#)
+        };
+        return format!("{}{add}{}", &existing[..i], &existing[i..]);
+    }
+    if existing.split(',').any(|n| n.trim() == network) {
+        return existing.to_string();
+    }
+    format!("{existing}, {network}")
+}
+
+/// `omitNil`: nil entries dropped from maps and lists, recursively; a container left empty
+/// becomes nil itself.
+fn omit_nil(v: &Value) -> Option<Value> {
+    match v {
+        Value::Nil => None,
+        Value::Map(m) => {
+            let entries: BTreeMap<_, _> = m
+                .entries
+                .iter()
+                .filter_map(|(k, v)| omit_nil(v).map(|v| (k.clone(), v)))
+                .collect();
+            if entries.is_empty() {
+                return None;
+            }
+            Some(Value::Map(Arc::new(gotmpl::Map {
+                entries,
+                elem: m.elem,
+            })))
+        }
+        Value::List(items) => {
+            let kept: Vec<Value> = items.iter().filter_map(omit_nil).collect();
+            if kept.is_empty() {
+                return None;
+            }
+            Some(Value::list(kept))
+        }
+        other => Some(other.clone()),
+    }
+}
+
+fn otel_resource_attributes(
+    mesh: &Value,
+    anns: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+    namespace: &str,
+    containers: &Value,
+) -> String {
+    let semconv = match field(mesh, "extensionProviders") {
+        Some(Value::List(providers)) => providers.iter().any(|p| {
+            field(p, "opentelemetry")
+                .and_then(|o| field(o, "serviceAttributeEnrichment"))
+                .and_then(Value::as_str)
+                == Some("OTEL_SEMANTIC_CONVENTIONS")
+        }),
+        _ => false,
+    };
+    if !semconv {
+        return String::new();
+    }
+    let containers: &[Value] = match containers {
+        Value::List(l) => l,
+        _ => &[],
+    };
+    let non_empty =
+        |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.is_empty()).cloned();
+    let mut attrs = Vec::new();
+    if let Some(v) = non_empty(anns, "resource.opentelemetry.io/service.namespace") {
+        attrs.push(format!("service.namespace={v}"));
+    } else if !namespace.is_empty() {
+        attrs.push(format!("service.namespace={namespace}"));
+    }
+    if let Some(v) = non_empty(anns, "resource.opentelemetry.io/service.version") {
+        attrs.push(format!("service.version={v}"));
+    } else if let Some(v) = non_empty(labels, "app.kubernetes.io/version") {
+        attrs.push(format!("service.version={v}"));
+    } else if containers.len() == 1 {
+        let image = containers[0]
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let (tag, digest) = image_tag_digest(image);
+        match (tag.is_empty(), digest.is_empty()) {
+            (false, false) => attrs.push(format!("service.version={tag}@{digest}")),
+            (true, false) => attrs.push(format!("service.version={digest}")),
+            (false, true) => attrs.push(format!("service.version={tag}")),
+            (true, true) => {}
+        }
+    }
+    if let Some(v) = non_empty(anns, "resource.opentelemetry.io/service.instance.id") {
+        attrs.push(format!("service.instance.id={v}"));
+    } else if let Some(first) = containers.first() {
+        let name = first.get("name").and_then(Value::as_str).unwrap_or("");
+        attrs.push(format!(
+            "service.instance.id={namespace}.$(POD_NAME).{name}"
+        ));
+    }
+    attrs.join(",")
+}
+
+fn image_tag_digest(image: &str) -> (&str, &str) {
+    let (image, digest) = match image.find('@') {
+        Some(i) => (&image[..i], &image[i + 1..]),
+        None => (image, ""),
+    };
+    let slash = image.rfind('/').map(|i| i as isize).unwrap_or(-1);
+    let tag = match image.rfind(':') {
+        Some(c) if c as isize > slash => &image[c + 1..],
+        _ => "",
+    };
+    (tag, digest)
+}
+
+/// Is this a `map[string]string`? (For callers that need to tell maps apart.)
+pub fn is_string_map(v: &Value) -> bool {
+    matches!(v, Value::Map(m) if m.elem == MapElem::String)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_port_is_appended_once() {
+        assert_eq!(exclude_inbound_port("15020", ""), "15020");
+        assert_eq!(exclude_inbound_port("15020", "4,5,6"), "4,5,6,15020");
+        assert_eq!(exclude_inbound_port("15020", "15020,4"), "15020,4");
+        assert_eq!(exclude_inbound_port("0", "4"), "4");
+    }
+
+    #[test]
+    fn multus_networks_are_appended_in_either_form() {
+        assert_eq!(
+            append_multus_network("", "default/istio-cni"),
+            "default/istio-cni"
+        );
+        assert_eq!(
+            append_multus_network("a, b", "default/istio-cni"),
+            "a, b, default/istio-cni"
+        );
+        assert_eq!(
+            append_multus_network("a, default/istio-cni", "default/istio-cni"),
+            "a, default/istio-cni"
+        );
+        assert_eq!(
+            append_multus_network(r#"[{"name": "a"}]"#, "default/istio-cni"),
+            r#"[{"name": "a"}, {"name": "istio-cni", "namespace": "default"}]"#
+        );
+        assert_eq!(append_multus_network("[broken]", "x"), "[broken]");
+    }
+
+    #[test]
+    fn image_references_split_into_tag_and_digest() {
+        assert_eq!(image_tag_digest("nginx:1.21"), ("1.21", ""));
+        assert_eq!(image_tag_digest("registry:5000/nginx"), ("", ""));
+        assert_eq!(
+            image_tag_digest("nginx:1.21@sha256:abc"),
+            ("1.21", "sha256:abc")
+        );
+    }
+
+    #[test]
+    fn omit_nil_drops_nested_nils() {
+        let v = Value::from_json(&serde_json::json!({"a": null, "b": {"c": null}, "d": [null, 1]}));
+        let out = omit_nil(&v).unwrap();
+        assert_eq!(out.to_json(), serde_json::json!({"d": [1.0]}));
+    }
+}

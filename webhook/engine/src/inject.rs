@@ -215,6 +215,7 @@ pub fn inject(
         compliance_policy: &env.compliance_policy,
     };
     let template_data = data::build(&input);
+    let vars = std::sync::Arc::new(env.vars.clone());
 
     let aliases = match mode {
         Mode::Webhook { .. } => &injector.config.aliases,
@@ -236,12 +237,13 @@ pub fn inject(
                     .join(", "),
             });
         };
-        let rendered = template
-            .render(&template_data)
-            .map_err(|source| InjectError::Render {
-                name: name.clone(),
-                source,
-            })?;
+        let rendered =
+            template
+                .render(&template_data, &vars)
+                .map_err(|source| InjectError::Render {
+                    name: name.clone(),
+                    source,
+                })?;
         template_pod = merge::merge_pod(&template_pod, &rendered).map_err(InjectError::Merge)?;
         // A user-declared istio-proxy under `containers` follows the native sidecar into
         // `initContainers` before merging (Istio does the same).

@@ -1,42 +1,167 @@
 //! Running the injection templates: Go `text/template` (the `gotmpl` crate) over the
 //! `SidecarTemplateData`, then the rendered YAML read back as a partial Pod in the shape a typed
-//! `corev1.Pod` round trip gives it.
+//! `corev1.Pod` round trip gives it (nulls and zero-valued `omitempty` fields gone, quantities
+//! canonical).
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Map, Value};
 
 /// The template engine's value type.
-pub type TmplValue = Value;
+pub type TmplValue = gotmpl::Value;
+
+impl From<gotmpl::Error> for RenderError {
+    fn from(e: gotmpl::Error) -> Self {
+        RenderError::Template(Box::new(e))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("the template engine is not available in this build")]
-    Unavailable,
-    #[error("rendered template is not valid YAML")]
+    #[error(transparent)]
+    Template(Box<gotmpl::Error>),
+    #[error("the rendered template is not valid YAML")]
     Yaml(#[source] serde_yaml_ng::Error),
+    #[error("the rendered template is not a mapping (a partial Pod)")]
+    NotAMapping,
+}
+
+/// The functions every template may call: Go's, sprig's, and Istio's (which win).
+fn funcs() -> &'static gotmpl::Funcs {
+    static FUNCS: OnceLock<gotmpl::Funcs> = OnceLock::new();
+    FUNCS.get_or_init(|| {
+        let mut f = gotmpl::Funcs::builtin();
+        crate::funcs::register(&mut f);
+        f
+    })
 }
 
 /// One parsed template of the injector config.
-#[derive(Debug)]
 pub struct Template {
     pub name: String,
-    text: String,
+    parsed: gotmpl::Template,
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Template")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl Template {
     pub fn parse(name: &str, text: &str) -> Result<Template, RenderError> {
         Ok(Template {
             name: name.to_string(),
-            text: text.to_string(),
+            parsed: gotmpl::Template::parse(name, text, funcs())?,
         })
     }
 
-    pub fn render(&self, _data: &TmplValue) -> Result<Value, RenderError> {
-        let _ = &self.text;
-        Err(RenderError::Unavailable)
+    /// Executes the template and reads its output as a partial Pod.
+    pub fn render(
+        &self,
+        data: &TmplValue,
+        vars: &Arc<BTreeMap<String, String>>,
+    ) -> Result<Value, RenderError> {
+        let text = crate::funcs::with_env(vars.clone(), || self.parsed.execute(data))?;
+        let mut pod: Value = if text.trim().is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_yaml_ng::from_str(&text).map_err(RenderError::Yaml)?
+        };
+        if pod.is_null() {
+            pod = Value::Object(Map::new());
+        }
+        if !pod.is_object() {
+            return Err(RenderError::NotAMapping);
+        }
+        typed(&mut pod, Ctx::Pod);
+        Ok(pod)
     }
 }
 
-/// Converts `.Values` once at load.
+/// Converts `.Values` once at load: Go decodes the values JSON into `map[string]any`.
 pub fn values_value(values: &Value) -> TmplValue {
-    values.clone()
+    gotmpl::Value::from_json(values)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    Pod,
+    Meta,
+    /// A map whose keys are data (labels, annotations, resource lists, …).
+    Data,
+    Container,
+    Resources,
+    Probe,
+    VolumeMount,
+    Spec,
+    Struct,
+}
+
+/// Non-pointer `omitempty` numbers and booleans of the pod types: Go drops their zero values.
+fn zero_dropped(ctx: Ctx, key: &str) -> bool {
+    match ctx {
+        Ctx::Probe => matches!(
+            key,
+            "initialDelaySeconds"
+                | "timeoutSeconds"
+                | "periodSeconds"
+                | "successThreshold"
+                | "failureThreshold"
+        ),
+        Ctx::VolumeMount => key == "readOnly",
+        Ctx::Container => matches!(key, "stdin" | "stdinOnce" | "tty"),
+        Ctx::Spec => matches!(key, "hostNetwork" | "hostPID" | "hostIPC"),
+        Ctx::Struct => key == "hostPort",
+        _ => false,
+    }
+}
+
+fn child_ctx(ctx: Ctx, key: &str) -> Ctx {
+    match (ctx, key) {
+        (Ctx::Pod, "metadata") => Ctx::Meta,
+        (Ctx::Pod, "spec") => Ctx::Spec,
+        (Ctx::Meta, "labels" | "annotations") => Ctx::Data,
+        (Ctx::Spec, "containers" | "initContainers" | "ephemeralContainers") => Ctx::Container,
+        (Ctx::Spec, "nodeSelector" | "overhead") => Ctx::Data,
+        (Ctx::Spec, "resources") | (Ctx::Container, "resources") => Ctx::Resources,
+        (Ctx::Resources, "limits" | "requests") => Ctx::Data,
+        (Ctx::Container, "livenessProbe" | "readinessProbe" | "startupProbe") => Ctx::Probe,
+        (Ctx::Container, "volumeMounts") => Ctx::VolumeMount,
+        (_, "matchLabels" | "volumeAttributes" | "data") => Ctx::Data,
+        _ => Ctx::Struct,
+    }
+}
+
+/// Mimics decoding into `corev1.Pod` and encoding again.
+fn typed(v: &mut Value, ctx: Ctx) {
+    match v {
+        Value::Object(m) if ctx == Ctx::Data => {
+            m.retain(|_, v| !v.is_null());
+        }
+        Value::Object(m) => {
+            m.retain(|k, v| match v {
+                Value::Null => false,
+                Value::String(s) => !s.is_empty() || k.starts_with('$'),
+                Value::Number(n) => !(n.as_f64() == Some(0.0) && zero_dropped(ctx, k)),
+                Value::Bool(b) => *b || !zero_dropped(ctx, k),
+                _ => true,
+            });
+            for (k, child) in m.iter_mut() {
+                typed(child, child_ctx(ctx, k));
+            }
+            if ctx == Ctx::Resources {
+                crate::quantity::canonicalize_resources(v);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                typed(item, ctx);
+            }
+        }
+        _ => {}
+    }
 }
