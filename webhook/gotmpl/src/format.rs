@@ -13,6 +13,9 @@ pub fn write_value(out: &mut String, v: &Value) {
         Value::Int(i) => {
             let _ = write!(out, "{i}");
         }
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e6 && !f.is_sign_negative() => {
+            let _ = write!(out, "{}", *f as i64);
+        }
         Value::Float(f) => out.push_str(&float_g(*f)),
         Value::String(s) => out.push_str(s),
         Value::List(items) => {
@@ -129,6 +132,11 @@ fn special(f: f64, plus: bool) -> Option<String> {
 
 /// `strconv.FormatFloat(f, 'g', -1, 64)`, which is also `fmt`'s `%v`: `1e+06`, `15020`, `1.12`.
 pub fn float_g(f: f64) -> String {
+    // JSON numbers are floats, and most are small integers (ports, counts): print those
+    // directly. Below 1e6 'g' never switches to an exponent.
+    if f.fract() == 0.0 && f.abs() < 1e6 && !(f == 0.0 && f.is_sign_negative()) {
+        return (f as i64).to_string();
+    }
     if let Some(s) = special(f, false) {
         return s;
     }

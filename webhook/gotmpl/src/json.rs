@@ -154,4 +154,28 @@ mod tests {
         let v = Value::structure("T", [("z", Value::Int(1)), ("a", Value::from("q\n"))]);
         assert_eq!(encode(&v, true), r#"{"z":1,"a":"q\n"}"#);
     }
+
+    #[test]
+    fn encoded_json_parses_back_to_the_same_data() {
+        let strings = [
+            "",
+            "a\"b",
+            "\\",
+            "\u{1}\u{1f}",
+            "<&>",
+            "\u{2028}",
+            "é✓",
+            "\t\n\r\u{8}\u{c}",
+        ];
+        for s in strings {
+            let v = Value::map([(
+                s,
+                Value::list([Value::from(s), Value::Float(0.1), Value::Int(-7)]),
+            )]);
+            for text in [encode(&v, true), encode(&v, false), encode_pretty(&v)] {
+                let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(back, v.to_json(), "{text}");
+            }
+        }
+    }
 }

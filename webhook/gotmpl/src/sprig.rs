@@ -87,7 +87,10 @@ fn strings(f: &mut Funcs) {
     f.insert("contains", |a| b2(a, "contains", |sub, s| s.contains(sub)));
     f.insert("hasPrefix", |a| b2(a, "hasPrefix", |p, s| s.starts_with(p)));
     f.insert("hasSuffix", |a| b2(a, "hasSuffix", |p, s| s.ends_with(p)));
-    f.insert("quote", |a| Ok(quote_all(a, |s| format::quote(&s)).into()));
+    f.insert("quote", |a| match a {
+        [Value::String(s)] => Ok(format::quote(s).into()),
+        a => Ok(quote_all(a, |s| format::quote(&s)).into()),
+    });
     f.insert("squote", |a| Ok(quote_all(a, |s| format!("'{s}'")).into()));
     f.insert("cat", |a| {
         let parts: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(strval).collect();
@@ -736,6 +739,14 @@ fn merge_into(dst: &mut Map, src: &Map, overwrite: bool) {
 // ---- string helpers ----
 
 fn quote_all(a: &[Value], q: impl Fn(String) -> String) -> String {
+    // The common case, `x | quote`: one value, no joining.
+    if let [v] = a {
+        return if v.is_nil() {
+            String::new()
+        } else {
+            q(strval(v))
+        };
+    }
     a.iter()
         .filter(|v| !v.is_nil())
         .map(|v| q(strval(v)))

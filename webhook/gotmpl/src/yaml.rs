@@ -229,6 +229,17 @@ impl Emitter {
         if !self.whitespace {
             self.put(' ');
         }
+        // Nearly every scalar fits on its line and has no line break: copy it whole.
+        if text.is_ascii()
+            && (!allow_breaks || self.column + text.len() <= BEST_WIDTH)
+            && !text.bytes().any(|b| b == b'\n' || b == b'\r')
+        {
+            self.out.push_str(text);
+            self.column += text.len();
+            self.whitespace = false;
+            self.indention = false;
+            return;
+        }
         let chars: Vec<char> = text.chars().collect();
         let mut spaces = false;
         let mut breaks = false;
@@ -441,7 +452,6 @@ fn analyze(text: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let chars: Vec<char> = text.chars().collect();
     let mut block_indicators = text.starts_with("---") || text.starts_with("...");
     let (mut line_breaks, mut special) = (false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
@@ -449,10 +459,11 @@ fn analyze(text: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
-    for (i, &c) in chars.iter().enumerate() {
-        let followed_by_ws = chars
-            .get(i + 1)
-            .is_none_or(|n| *n == ' ' || *n == '\t' || is_break(*n));
+    let mut chars = text.chars().peekable();
+    let mut i = 0;
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
@@ -471,7 +482,7 @@ fn analyze(text: &str) -> Analysis {
         if !is_printable(c) {
             special = true;
         }
-        let last = i + 1 == chars.len();
+        let last = next.is_none();
         if c == ' ' {
             leading_space |= i == 0;
             trailing_space |= last;
@@ -490,6 +501,7 @@ fn analyze(text: &str) -> Analysis {
             prev_break = false;
         }
         preceded_by_ws = c == ' ' || c == '\t' || is_break(c) || c == '\0';
+        i += 1;
     }
     let mut a = Analysis {
         multiline: line_breaks,

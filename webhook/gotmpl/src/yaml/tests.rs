@@ -103,3 +103,63 @@ fn decodes_yaml_like_sigs_yaml() {
     assert_eq!(v.get("a"), Some(&Value::Float(1.0)));
     assert!(decode("a: [").is_err());
 }
+
+/// Whatever we emit reads back as the same data (a YAML parser agrees with our quoting,
+/// indentation and folding), over combinations of awkward fragments.
+#[test]
+fn emitted_yaml_reads_back_unchanged() {
+    let fragments = [
+        "",
+        " ",
+        "a",
+        "true",
+        "1",
+        "0x1F",
+        "1.5e3",
+        "-",
+        "- ",
+        ":",
+        ": ",
+        "#",
+        " #",
+        "'",
+        "\"",
+        "\\",
+        "\n",
+        "\n\n",
+        "\t",
+        "é",
+        "✓",
+        "---",
+        "{",
+        "[x]",
+        "*a",
+        "&a",
+        "!t",
+        "%",
+        "@",
+        "`",
+        "~",
+        "null",
+        "2024-01-02",
+        "1:30",
+        "a: b",
+        "long word ",
+    ];
+    let mut n = 0;
+    for a in fragments {
+        for b in fragments {
+            for c in ["", "x", " y", "\nz"] {
+                let s = format!("{a}{b}{c}");
+                let long = format!("{s} {}", "word ".repeat(20));
+                let doc = json!({ s.clone(): [s.clone(), { "k": long }], "m": { "n": s } });
+                let text = encode(&Value::from_json(&doc));
+                let back: serde_json::Value = serde_yaml_ng::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{s:?} gave unparsable YAML {text:?}: {e}"));
+                assert_eq!(back, doc, "{s:?} via {text:?}");
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 5000);
+}
