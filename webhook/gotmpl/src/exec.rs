@@ -264,6 +264,13 @@ impl<'t> State<'t> {
         }
     }
 
+    /// Re-binds an existing variable (no error if it is gone).
+    fn set_var_quiet(&mut self, name: &str, value: Value) {
+        if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
+            slot.1 = value;
+        }
+    }
+
     fn var(&self, pos: usize, context: &dyn Display, name: &str) -> R<&Value> {
         self.vars
             .iter()
@@ -396,7 +403,7 @@ impl<'t> State<'t> {
                 }
                 Ok(final_.unwrap_or(v))
             }
-            FuncEntry::Plain(f) => {
+            FuncEntry::Plain(f) | FuncEntry::Mutating(f) => {
                 let base = self.args.len();
                 for a in args {
                     match self.eval_arg(dot, a) {
@@ -412,6 +419,13 @@ impl<'t> State<'t> {
                 }
                 let result = f(&self.args[base..]);
                 self.args.truncate(base);
+                if let (FuncEntry::Mutating(_), Ok(v), Some(Arg::Variable { name, idents, .. })) =
+                    (func, &result, args.first())
+                    && idents.is_empty()
+                    && name != "$"
+                {
+                    self.set_var_quiet(name, v.clone());
+                }
                 result.map_err(|e| {
                     // Go checks argument count and types before calling, and reports those
                     // failures without "error calling".

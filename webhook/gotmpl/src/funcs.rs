@@ -26,6 +26,9 @@ impl FuncError {
 #[derive(Clone)]
 pub(crate) enum FuncEntry {
     Plain(Func),
+    /// sprig's `set`/`unset`, which mutate the map they are given. Our maps are shared
+    /// values, so the executor re-binds a variable passed as the map to the result.
+    Mutating(Func),
     And,
     Or,
 }
@@ -34,6 +37,7 @@ impl fmt::Debug for FuncEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FuncEntry::Plain(_) => f.write_str("Plain"),
+            FuncEntry::Mutating(_) => f.write_str("Mutating"),
             FuncEntry::And => f.write_str("And"),
             FuncEntry::Or => f.write_str("Or"),
         }
@@ -106,6 +110,15 @@ impl Funcs {
         self
     }
 
+    pub(crate) fn insert_mutating(
+        &mut self,
+        name: &str,
+        f: impl Fn(&[Value]) -> Result<Value, FuncError> + Send + Sync + 'static,
+    ) {
+        self.map
+            .insert(name.into(), FuncEntry::Mutating(Arc::new(f)));
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }
@@ -113,7 +126,7 @@ impl Funcs {
     /// The function registered under `name`, unless it is one of the lazy built-ins.
     pub fn get(&self, name: &str) -> Option<Func> {
         match self.map.get(name)? {
-            FuncEntry::Plain(f) => Some(f.clone()),
+            FuncEntry::Plain(f) | FuncEntry::Mutating(f) => Some(f.clone()),
             _ => None,
         }
     }

@@ -21,6 +21,292 @@ pub(crate) fn register(f: &mut Funcs) {
     math(f);
     encodings(f);
     types(f);
+    extras(f);
+}
+
+/// Less common sprig functions, and the `must*` variants of those that report errors
+/// (ours always do).
+fn extras(f: &mut Funcs) {
+    for (alias, name) in [
+        ("mustAppend", "append"),
+        ("mustPush", "push"),
+        ("mustPrepend", "prepend"),
+        ("mustFirst", "first"),
+        ("mustLast", "last"),
+        ("mustRest", "rest"),
+        ("mustInitial", "initial"),
+        ("mustReverse", "reverse"),
+        ("mustUniq", "uniq"),
+        ("mustCompact", "compact"),
+        ("mustWithout", "without"),
+        ("mustHas", "has"),
+        ("mustToJson", "toJson"),
+        ("mustToRawJson", "toRawJson"),
+        ("mustToPrettyJson", "toPrettyJson"),
+        ("mustMerge", "merge"),
+        ("mustMergeOverwrite", "mergeOverwrite"),
+        ("tuple", "list"),
+    ] {
+        if let Some(func) = f.get(name) {
+            f.insert_func(alias, func);
+        }
+    }
+    f.insert("trimall", |a| {
+        s2(a, "trimall", |cut, s| {
+            s.trim_matches(|c| cut.contains(c)).into()
+        })
+    });
+    f.insert("mustFromJson", |a| {
+        let s = str_arg(one(a, "mustFromJson")?)?;
+        serde_json::from_str::<serde_json::Value>(s)
+            .map(|j| Value::from_json(&j))
+            .map_err(|e| FuncError(e.to_string()))
+    });
+    f.insert("dig", |a| {
+        // dig "k1" "k2" default dict
+        if a.len() < 3 {
+            return Err(FuncError::new("dig needs at least three arguments"));
+        }
+        let (dict, rest) = a.split_last().expect("checked length");
+        let (default, keys) = rest.split_last().expect("checked length");
+        let mut cur = dict.clone();
+        for k in keys {
+            let next = match &cur {
+                Value::Map(m) => m.entries.get(str_arg(k)?).cloned(),
+                _ => None,
+            };
+            match next {
+                Some(v) => cur = v,
+                None => return Ok(default.clone()),
+            }
+        }
+        Ok(cur)
+    });
+    f.insert("chunk", |a| {
+        let [size, l] = a else {
+            return Err(arg_count("chunk", 2, a.len()));
+        };
+        let size = int_arg(size)?;
+        if size <= 0 {
+            return Err(FuncError::new("chunk size must be positive"));
+        }
+        let l = must_list(l, "chunk")?;
+        Ok(Value::list(
+            l.chunks(size as usize)
+                .map(|c| Value::list(c.iter().cloned())),
+        ))
+    });
+    f.insert("seq", |a| {
+        let n: Vec<i64> = a.iter().map(to_int64).collect();
+        let (start, step, end) = match n.as_slice() {
+            [end] => (1, 1, *end),
+            [start, end] => (*start, if end >= start { 1 } else { -1 }, *end),
+            [start, step, end] => (*start, *step, *end),
+            _ => return Ok("".into()),
+        };
+        if step == 0 || (step > 0) != (end >= start) && start != end {
+            return Ok("".into());
+        }
+        let mut out = Vec::new();
+        let mut i = start;
+        while (step > 0 && i <= end) || (step < 0 && i >= end) {
+            if out.len() >= 1 << 20 {
+                return Err(FuncError::new("seq too long"));
+            }
+            out.push(i.to_string());
+            i += step;
+        }
+        Ok(out.join(" ").into())
+    });
+    f.insert("addf", |a| Ok(Value::Float(a.iter().map(to_float64).sum())));
+    f.insert("add1f", |a| {
+        Ok(Value::Float(to_float64(one(a, "add1f")?) + 1.0))
+    });
+    f.insert("subf", |a| {
+        let Some((first, rest)) = a.split_first() else {
+            return Err(arg_count("subf", 2, 0));
+        };
+        Ok(Value::Float(
+            rest.iter()
+                .fold(to_float64(first), |x, y| x - to_float64(y)),
+        ))
+    });
+    f.insert("mulf", |a| {
+        Ok(Value::Float(a.iter().map(to_float64).product()))
+    });
+    f.insert("divf", |a| {
+        let Some((first, rest)) = a.split_first() else {
+            return Err(arg_count("divf", 2, 0));
+        };
+        Ok(Value::Float(
+            rest.iter()
+                .fold(to_float64(first), |x, y| x / to_float64(y)),
+        ))
+    });
+    f.insert("maxf", |a| {
+        Ok(Value::Float(
+            a.iter().map(to_float64).fold(f64::NEG_INFINITY, f64::max),
+        ))
+    });
+    f.insert("minf", |a| {
+        Ok(Value::Float(
+            a.iter().map(to_float64).fold(f64::INFINITY, f64::min),
+        ))
+    });
+    f.insert("round", |a| {
+        let (x, places) = match a {
+            [x, p] => (to_float64(x), to_int64(p)),
+            [x, p, _] => (to_float64(x), to_int64(p)),
+            _ => return Err(arg_count("round", 2, a.len())),
+        };
+        let m = 10f64.powi(places.clamp(-300, 300) as i32);
+        Ok(Value::Float((x * m).round() / m))
+    });
+    f.insert("toDecimal", |a| {
+        let s = strval(one(a, "toDecimal")?);
+        Ok(Value::Int(i64::from_str_radix(&s, 8).unwrap_or(0)))
+    });
+    f.insert("splitn", |a| {
+        let [sep, n, s] = a else {
+            return Err(arg_count("splitn", 3, a.len()));
+        };
+        let (sep, n, s) = (str_arg(sep)?, int_arg(n)?, str_arg(s)?);
+        let parts: Vec<&str> = match n {
+            0 => Vec::new(),
+            n if n < 0 || sep.is_empty() => s.split(sep).collect(),
+            n => s.splitn(n as usize, sep).collect(),
+        };
+        Ok(Value::map(
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (format!("_{i}"), Value::from(p))),
+        ))
+    });
+    f.insert("initials", |a| {
+        s1(a, "initials", |s| {
+            s.split_whitespace()
+                .filter_map(|w| w.chars().next())
+                .collect::<String>()
+                .into()
+        })
+    });
+    f.insert("abbrev", |a| {
+        let [w, s] = a else {
+            return Err(arg_count("abbrev", 2, a.len()));
+        };
+        let (w, s) = (int_arg(w)?, str_arg(s)?);
+        let n = s.chars().count() as i64;
+        if w < 4 || n <= w {
+            return Ok(s.into());
+        }
+        let kept: String = s.chars().take((w - 3) as usize).collect();
+        Ok(format!("{kept}...").into())
+    });
+    f.insert("plural", |a| {
+        let [one_, many, n] = a else {
+            return Err(arg_count("plural", 3, a.len()));
+        };
+        let n = int_arg(n)?;
+        Ok(if n == 1 { one_.clone() } else { many.clone() })
+    });
+    f.insert("deepCopy", |a| Ok(one(a, "deepCopy")?.clone()));
+    f.insert("typeIsLike", |a| {
+        let [t, v] = a else {
+            return Err(arg_count("typeIsLike", 2, a.len()));
+        };
+        let t = str_arg(t)?;
+        let name = v.type_name();
+        Ok(Value::Bool(t == name || t.strip_prefix('*') == Some(name)))
+    });
+    f.insert("sha256sum", |a| {
+        Ok(hex(&sha256(str_arg(one(a, "sha256sum")?)?.as_bytes())).into())
+    });
+    f.insert("adler32sum", |a| {
+        let s = str_arg(one(a, "adler32sum")?)?;
+        let (mut x, mut y) = (1u32, 0u32);
+        for b in s.bytes() {
+            x = (x + b as u32) % 65521;
+            y = (y + x) % 65521;
+        }
+        Ok(((y << 16) | x).to_string().into())
+    });
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (FIPS 180-4), for sprig's `sha256sum`.
+fn sha256(data: &[u8]) -> [u8; 32] {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut msg = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_be_bytes());
+    for block in msg.chunks(64) {
+        let mut w = [0u32; 64];
+        for (i, word) in block.chunks(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let mut v = h;
+        for i in 0..64 {
+            let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
+            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
+            let t1 = v[7]
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
+            let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
+            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+            let t2 = s0.wrapping_add(maj);
+            v = [
+                t1.wrapping_add(t2),
+                v[0],
+                v[1],
+                v[2],
+                v[3].wrapping_add(t1),
+                v[4],
+                v[5],
+                v[6],
+            ];
+        }
+        for (a, b) in h.iter_mut().zip(v) {
+            *a = a.wrapping_add(b);
+        }
+    }
+    let mut out = [0u8; 32];
+    for (i, word) in h.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&word.to_be_bytes());
+    }
+    out
 }
 
 fn strings(f: &mut Funcs) {
@@ -138,6 +424,7 @@ fn strings(f: &mut Funcs) {
         Ok(match v {
             Value::List(items) => items
                 .iter()
+                .filter(|v| !v.is_nil())
                 .map(strval)
                 .collect::<Vec<_>>()
                 .join(sep)
@@ -333,7 +620,7 @@ fn dicts(f: &mut Funcs) {
             must_map(d, "hasKey")?.entries.contains_key(str_arg(k)?),
         ))
     });
-    f.insert("set", |a| {
+    f.insert_mutating("set", |a| {
         let [d, k, v] = a else {
             return Err(arg_count("set", 3, a.len()));
         };
@@ -341,7 +628,7 @@ fn dicts(f: &mut Funcs) {
         m.entries.insert(str_arg(k)?.into(), v.clone());
         Ok(Value::Map(Arc::new(m)))
     });
-    f.insert("unset", |a| {
+    f.insert_mutating("unset", |a| {
         let [d, k] = a else {
             return Err(arg_count("unset", 2, a.len()));
         };
@@ -672,9 +959,10 @@ fn must_list(v: &Value, name: &str) -> Result<Vec<Value>, FuncError> {
     }
 }
 
+/// sprig's `strslice` input: a list (its nil items dropped), nothing, or one value.
 fn list_of(v: &Value) -> Vec<Value> {
     match v {
-        Value::List(l) => l.to_vec(),
+        Value::List(l) => l.iter().filter(|v| !v.is_nil()).cloned().collect(),
         Value::Nil => Vec::new(),
         other => vec![other.clone()],
     }
@@ -910,6 +1198,23 @@ mod tests {
         assert_eq!(trunc(50, "hello"), "hello");
         assert_eq!(substr(0, 5, "hello world"), "hello");
         assert_eq!(substr(6, -1, "hello world"), "world");
+    }
+
+    #[test]
+    fn sha256_matches_known_digests() {
+        assert_eq!(
+            hex(&sha256(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(&sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let long = vec![b'a'; 1000];
+        assert_eq!(
+            hex(&sha256(&long)),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
+        );
     }
 
     #[test]

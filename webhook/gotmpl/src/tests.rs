@@ -585,6 +585,20 @@ fn sprig_math_and_conversions() {
     );
     assert_eq!(render("{{floor 1.7}} {{ceil 1.2}}"), "1 2");
     assert!(render_err("{{div 1 0}}").contains("integer divide by zero"));
+    assert_eq!(
+        render("{{addf 1.5 2}} {{mulf 1.5 2}} {{divf 1 4}} {{round 3.14159 2}}"),
+        "3.5 3 0.25 3.14"
+    );
+    assert_eq!(
+        render("{{sha256sum \"abc\" | trunc 8}} {{adler32sum \"Wikipedia\"}}"),
+        "ba7816bf 300286872"
+    );
+    assert_eq!(
+        render(
+            "{{abbrev 5 \"hello world\"}} {{initials \"First Try\"}} {{plural \"one\" \"many\" 2}}"
+        ),
+        "he... FT many"
+    );
 }
 
 #[test]
