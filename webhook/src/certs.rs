@@ -461,6 +461,26 @@ webhooks:
     }
 
     #[test]
+    fn patches_list_item_client_configs_in_a_multi_document_file() {
+        let text = "\
+apiVersion: v1
+kind: Service
+metadata: {name: sidecar-injector}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: sidecar-injector}
+webhooks:
+- clientConfig:
+    url: https://127.0.0.1:9443/inject
+  name: local.sidecar-injector.istio.io
+";
+        let patched = patch_ca_bundle(text, "QUJD", Path::new("all.yaml")).unwrap();
+        assert!(patched.contains("- clientConfig:\n    caBundle: QUJD\n    url: "), "{patched}");
+        assert!(patched.starts_with("apiVersion: v1\nkind: Service\n"));
+    }
+
+    #[test]
     fn refuses_a_file_without_webhooks() {
         let err = patch_ca_bundle("kind: Service\n", "QUJD", Path::new("svc.yaml")).unwrap_err();
         assert!(matches!(err, CertsError::NoWebhooks { .. }), "{err}");
