@@ -476,7 +476,10 @@ webhooks:
   name: local.sidecar-injector.istio.io
 ";
         let patched = patch_ca_bundle(text, "QUJD", Path::new("all.yaml")).unwrap();
-        assert!(patched.contains("- clientConfig:\n    caBundle: QUJD\n    url: "), "{patched}");
+        assert!(
+            patched.contains("- clientConfig:\n    caBundle: QUJD\n    url: "),
+            "{patched}"
+        );
         assert!(patched.starts_with("apiVersion: v1\nkind: Service\n"));
     }
 

@@ -21,29 +21,6 @@ fn classic() -> Environment {
     }
 }
 
-/// Until the engine's template engine lands, injection answers "not available in this build";
-/// the tests that need a rendered sidecar say so and skip instead of failing on it.
-fn engine_renders_templates() -> bool {
-    init();
-    let injector = injector_engine::Injector::load(&injector_engine::ConfigSources {
-        injector_config: Some(String::from_utf8(builtin_config("injector-config.yaml")).unwrap()),
-        values: Some(String::from_utf8(builtin_config("values.json")).unwrap()),
-        mesh: Some(String::from_utf8(builtin_config("mesh.yaml")).unwrap()),
-    })
-    .unwrap();
-    let answer =
-        injector_engine::admission::review(REVIEW.as_bytes(), &injector, &classic(), "").unwrap();
-    match answer.verdict {
-        injector_engine::admission::Verdict::Denied(message)
-            if message.contains("not available in this build") =>
-        {
-            eprintln!("skipping: the engine cannot render templates yet ({message})");
-            false
-        }
-        _ => true,
-    }
-}
-
 fn review() -> Value {
     serde_json::from_str(REVIEW).unwrap()
 }
@@ -89,9 +66,6 @@ fn names(list: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn injects_the_api_servers_review_over_http1_and_http2() {
-    if !engine_renders_templates() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let (running, _tls, _config) = start(dir.path(), &pki.leaf(), classic()).await;
@@ -132,9 +106,6 @@ async fn injects_the_api_servers_review_over_http1_and_http2() {
 
 #[tokio::test]
 async fn answers_v1beta1_in_v1beta1_and_honours_dry_run() {
-    if !engine_renders_templates() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let (running, _tls, _config) = start(dir.path(), &pki.leaf(), classic()).await;
@@ -366,9 +337,6 @@ async fn stops_waiting_when_the_api_servers_timeout_passes() {
 
 #[tokio::test]
 async fn path_parameters_reach_the_injected_proxy() {
-    if !engine_renders_templates() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let (running, _tls, _config) = start(dir.path(), &pki.leaf(), classic()).await;

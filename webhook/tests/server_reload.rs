@@ -191,8 +191,8 @@ async fn reloads_the_configuration_and_keeps_the_last_good_one() {
     let (running, _tls, mut config) = start(dir.path(), &pki.leaf(), classic()).await;
     let client = client(&pki.ca_pem, b"h2", false);
     let url = format!("https://127.0.0.1:{}/inject", running.https_addr.port());
-    // The fixture's pod is injected (or, before the engine renders templates, refused); it is
-    // skipped only while the configuration says `policy: disabled`.
+    // The fixture's pod is injected; it is skipped only while the configuration says
+    // `policy: disabled`.
     let skipped = || {
         let (client, url) = (client.clone(), url.clone());
         async move {

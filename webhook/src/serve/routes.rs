@@ -180,15 +180,28 @@ fn record(shared: &Shared, answer: &Answer, elapsed: Duration) {
             ("denied", message.as_str())
         }
     };
-    info!(
-        namespace = %answer.namespace,
-        pod = %answer.name,
-        uid = %answer.uid,
-        decision,
-        reason,
-        dry_run = answer.dry_run,
-        duration_ms = elapsed.as_secs_f64() * 1e3,
-        "admission review"
-    );
+    let duration_ms = elapsed.as_secs_f64() * 1e3;
+    // The same line for every decision; a reason only where there is one.
+    match reason {
+        "" => info!(
+            namespace = %answer.namespace,
+            pod = %answer.name,
+            uid = %answer.uid,
+            decision,
+            dry_run = answer.dry_run,
+            duration_ms,
+            "admission review"
+        ),
+        reason => info!(
+            namespace = %answer.namespace,
+            pod = %answer.name,
+            uid = %answer.uid,
+            decision,
+            reason,
+            dry_run = answer.dry_run,
+            duration_ms,
+            "admission review"
+        ),
+    }
     debug!(response = %String::from_utf8_lossy(&answer.body), "admission review answered");
 }
