@@ -243,6 +243,12 @@ fn variants() -> Vec<Variant> {
             "readinessPeriodSeconds": 200,
             "readinessFailureThreshold": 300,
         }}})),
+        Variant::new("proxy lifecycle from values").values(json!({"global": {"proxy": {
+            "lifecycle": {
+                "preStop": {"exec": {"command": ["sleep", "5"]}},
+                "postStart": {"exec": {"command": ["pilot-agent", "wait", "--timeoutSeconds=30"]}},
+            },
+        }}})),
         Variant::new("startup probe off")
             .values(json!({"global": {"proxy": {"startupProbe": {"enabled": false}}}})),
         Variant::new("user volumes and mounts").ann(user_volumes.clone()),
@@ -622,4 +628,93 @@ fn builtin_templates_other_than_sidecar_are_available() {
     assert!(app_env.contains(
         &json!({"name": "GRPC_XDS_BOOTSTRAP", "value": "/etc/istio/proxy/grpc-bootstrap.json"})
     ));
+}
+
+/// The built-in values with `patch` merged in, and the built-in templates and mesh.
+fn builtin_with_values(patch: Value) -> Injector {
+    let mut values: Value = serde_json::from_str(include_str!("../builtin/values.json"))
+        .expect("builtin/values.json is JSON");
+    merge_patch(&mut values, &patch);
+    Injector::load(&ConfigSources {
+        injector_config: None,
+        values: Some(values.to_string()),
+        mesh: None,
+    })
+    .expect("the built-in templates load with these values")
+}
+
+/// Istio's grpc-agent text puts user mounts into the agent's env when the status port is off;
+/// ours keeps them mounts (README: "How our templates differ").
+#[test]
+fn grpc_agent_keeps_user_mounts_as_mounts_with_the_status_port_off() {
+    let injector = Injector::builtin().expect("the built-in configuration loads");
+    let variant = Variant::new("status port off").ann(json!({
+        "status.sidecar.istio.io/port": "0",
+        "sidecar.istio.io/userVolume": r#"{"certs":{"secret":{"secretName":"shop-certs"}}}"#,
+        "sidecar.istio.io/userVolumeMount": r#"{"certs":{"mountPath":"/etc/shop","readOnly":true}}"#,
+    }));
+    let out = inject_stream(
+        &variant.manifest("grpc-agent"),
+        &injector,
+        &environment(true),
+    )
+    .expect("injects");
+    let containers = injected_containers(&out.yaml);
+    let agent = container(&containers, "istio-proxy");
+    assert_eq!(
+        agent["volumeMounts"],
+        json!([{"name": "certs", "mountPath": "/etc/shop", "readOnly": true}]),
+        "only the user's mount: the agent's own mounts go with the status port"
+    );
+    assert!(
+        agent.get("readinessProbe").is_none(),
+        "no status port, no probe"
+    );
+    let env = agent["env"].as_array().expect("the agent has env");
+    assert!(
+        env.iter().all(|e| e["name"] != "certs"),
+        "no mount in env: {env:#?}"
+    );
+}
+
+/// Istio writes the annotation value `<nil>` when values lack the key; we leave it out.
+#[test]
+fn cni_annotations_skip_outbound_port_exclusions_missing_from_values() {
+    let injector = builtin_with_values(json!({
+        "pilot": {"cni": {"enabled": true}},
+        "global": {"proxy": {"excludeOutboundPorts": null}},
+    }));
+    let out = inject_stream(
+        &Variant::new("plain").manifest("sidecar"),
+        &injector,
+        &environment(true),
+    )
+    .expect("injects");
+    let docs = documents(&out.yaml);
+    let annotations = &docs[0]["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(
+        annotations["traffic.sidecar.istio.io/excludeInboundPorts"],
+        "15020"
+    );
+    assert!(
+        annotations
+            .get("traffic.sidecar.istio.io/excludeOutboundPorts")
+            .is_none(),
+        "{annotations:#}"
+    );
+
+    let out = inject_stream(
+        &Variant::new("annotated")
+            .ann(json!({"traffic.sidecar.istio.io/excludeOutboundPorts": "3306"}))
+            .manifest("sidecar"),
+        &injector,
+        &environment(true),
+    )
+    .expect("injects");
+    let docs = documents(&out.yaml);
+    let annotations = &docs[0]["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(
+        annotations["traffic.sidecar.istio.io/excludeOutboundPorts"],
+        "3306"
+    );
 }
