@@ -5,7 +5,6 @@ mod server_support;
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use injector_engine::{Environment, NativeSidecars};
 use serde_json::{Value, json};
 use server_support::*;
@@ -43,25 +42,6 @@ async fn answer(response: reqwest::Response, request: &Value) -> Value {
     assert_eq!(body["kind"], "AdmissionReview");
     assert_eq!(body["response"]["uid"], request["request"]["uid"]);
     body["response"].clone()
-}
-
-fn patched_pod(request: &Value, response: &Value) -> Value {
-    assert_eq!(response["patchType"], "JSONPatch", "{response}");
-    let patch = base64::engine::general_purpose::STANDARD
-        .decode(response["patch"].as_str().expect("a patch"))
-        .unwrap();
-    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
-    let mut pod = request["request"]["object"].clone();
-    json_patch::patch(&mut pod, &patch).expect("the patch applies to the pod that was sent");
-    pod
-}
-
-fn names(list: &Value) -> Vec<&str> {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str())
-        .collect()
 }
 
 #[tokio::test]
@@ -156,12 +136,24 @@ async fn skips_and_denies_as_istio_does() {
     let message = response["status"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("includeInboundPorts"), "{response}");
 
+    let mut unknown = review();
+    unknown["request"]["object"]["metadata"]["annotations"]["inject.istio.io/templates"] =
+        json!("sidecar,no-such-template");
+    let response = answer(
+        post(&client, url(), serde_json::to_vec(&unknown).unwrap()).await,
+        &unknown,
+    )
+    .await;
+    assert_eq!(response["allowed"], false, "{response}");
+    let message = response["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no-such-template"), "{response}");
+
     let (_, metrics) = side_port(running.monitoring_addr, "/metrics").await;
-    assert_eq!(metric(&metrics, "sidecar_injection_requests_total"), 2.0);
-    assert_eq!(metric(&metrics, "sidecar_injection_success_total"), 2.0);
+    assert_eq!(metric(&metrics, "sidecar_injection_requests_total"), 3.0);
+    assert_eq!(metric(&metrics, "sidecar_injection_success_total"), 3.0);
     assert_eq!(metric(&metrics, "sidecar_injection_skip_total"), 1.0);
     // Istio counts a denial as a failure too.
-    assert_eq!(metric(&metrics, "sidecar_injection_failure_total"), 1.0);
+    assert_eq!(metric(&metrics, "sidecar_injection_failure_total"), 2.0);
     running.shutdown().await.unwrap();
 }
 

@@ -3,108 +3,13 @@
 
 mod server_support;
 
-use std::io::BufRead as _;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use serde_json::Value;
 use server_support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// The binary, started with kubelet-style mounts and JSON logs; killed if a test fails.
-struct Process {
-    child: Child,
-    https: SocketAddr,
-    monitoring: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(pki: &Pki, shutdown_timeout: &str) -> Process {
-    init();
-    let dir = tempfile::tempdir().unwrap();
-    let pair = pki.leaf();
-    let tls = Mounted::new(
-        dir.path(),
-        "tls",
-        &[
-            ("tls.crt", pair.cert.as_bytes()),
-            ("tls.key", pair.key.as_bytes()),
-        ],
-    );
-    let config = Mounted::new(
-        dir.path(),
-        "config",
-        &[
-            ("config", &builtin_config("injector-config.yaml")),
-            ("values", &builtin_config("values.json")),
-            ("mesh", &builtin_config("mesh.yaml")),
-        ],
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sidecar-injector"))
-        .args(["--log-format", "json", "serve", "--address", "127.0.0.1"])
-        .args(["--port", "0", "--monitoring-port", "0"])
-        .arg("--tls-dir")
-        .arg(&tls.dir)
-        .arg("--injector-config")
-        .arg(config.path("config"))
-        .arg("--values")
-        .arg(config.path("values"))
-        .arg("--mesh-config")
-        .arg(config.path("mesh"))
-        .args([
-            "--native-sidecars",
-            "false",
-            "--shutdown-timeout",
-            shutdown_timeout,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The addresses come from the start-up log line, since the kernel picked the ports.
-    let stderr = child.stderr.take().unwrap();
-    let (lines, log) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            eprintln!("injector: {line}");
-            let _ = lines.send(line);
-        }
-    });
-    let started = loop {
-        let line = log
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the injector starts");
-        let Ok(event) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "serving admission reviews" {
-            break event;
-        }
-    };
-    Process {
-        child,
-        https: started["https_addr"].as_str().unwrap().parse().unwrap(),
-        monitoring: started["monitoring_addr"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap(),
-        _dir: dir,
-    }
-}
 
 /// An HTTP/1.1 request whose head and first half of the body are sent; `finish` sends the rest
 /// and reads the answer.
@@ -185,7 +90,10 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_reviews_finish_then_exits() {
     let pki = Pki::new();
-    let mut process = spawn(&pki, "20s");
+    let mut process = spawn(
+        &pki,
+        &["--native-sidecars", "false", "--shutdown-timeout", "20s"],
+    );
 
     // Reviews in flight when the signal comes: six HTTP/1.1 uploads and one HTTP/2 stream,
     // each with half its body sent.
@@ -250,7 +158,7 @@ async fn sigterm_lets_in_flight_reviews_finish_then_exits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_that_never_finishes_does_not_hold_shutdown_past_the_timeout() {
     let pki = Pki::new();
-    let mut process = spawn(&pki, "500ms");
+    let mut process = spawn(&pki, &["--shutdown-timeout", "500ms"]);
     let _stalled = stall(&pki, process.https).await;
     let monitoring = process.monitoring;
     wait_until(

@@ -219,3 +219,144 @@ pub async fn side_port(addr: std::net::SocketAddr, path: &str) -> (u16, String) 
         .unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }
+
+/// The binary, started with kubelet-style mounts and JSON logs; killed if a test fails.
+pub struct Process {
+    pub child: std::process::Child,
+    pub https: std::net::SocketAddr,
+    pub monitoring: std::net::SocketAddr,
+    /// Every log line after the start-up line, parsed.
+    pub log: std::sync::mpsc::Receiver<serde_json::Value>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `sidecar-injector serve` on kernel-chosen loopback ports with `args` added.
+pub fn spawn(pki: &Pki, args: &[&str]) -> Process {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let pair = pki.leaf();
+    let tls = Mounted::new(
+        dir.path(),
+        "tls",
+        &[
+            ("tls.crt", pair.cert.as_bytes()),
+            ("tls.key", pair.key.as_bytes()),
+        ],
+    );
+    let config = Mounted::new(
+        dir.path(),
+        "config",
+        &[
+            ("config", &builtin_config("injector-config.yaml")),
+            ("values", &builtin_config("values.json")),
+            ("mesh", &builtin_config("mesh.yaml")),
+        ],
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sidecar-injector"))
+        .args(["--log-format", "json", "serve", "--address", "127.0.0.1"])
+        .args(["--port", "0", "--monitoring-port", "0"])
+        .arg("--tls-dir")
+        .arg(&tls.dir)
+        .arg("--injector-config")
+        .arg(config.path("config"))
+        .arg("--values")
+        .arg(config.path("values"))
+        .arg("--mesh-config")
+        .arg(config.path("mesh"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The addresses come from the start-up log line, since the kernel picked the ports.
+    let stderr = child.stderr.take().unwrap();
+    let (lines, log) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("injector: {line}");
+            let _ = lines.send(line);
+        }
+    });
+    let started = loop {
+        let line = log
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the injector starts");
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["message"] == "serving admission reviews" {
+            break event;
+        }
+    };
+    // The rest of the log, parsed, for tests that check what was logged.
+    let (events, parsed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in log {
+            if let Ok(event) = serde_json::from_str(&line)
+                && events.send(event).is_err()
+            {
+                break;
+            }
+        }
+    });
+    Process {
+        child,
+        log: parsed,
+        https: started["https_addr"].as_str().unwrap().parse().unwrap(),
+        monitoring: started["monitoring_addr"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+/// POSTs a review over HTTPS and returns the response AdmissionReview.
+pub async fn review(pki: &Pki, addr: std::net::SocketAddr, body: &[u8]) -> serde_json::Value {
+    let response = client(&pki.ca_pem, b"h2", false)
+        .post(format!(
+            "https://localhost:{}/inject?timeout=10s",
+            addr.port()
+        ))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+/// The pod the API server would store: the request's object with the returned patch applied.
+pub fn patched_pod(request: &serde_json::Value, response: &serde_json::Value) -> serde_json::Value {
+    use base64::Engine as _;
+    assert_eq!(response["patchType"], "JSONPatch", "{response}");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(response["patch"].as_str().expect("a patch"))
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    let mut pod = request["request"]["object"].clone();
+    json_patch::patch(&mut pod, &patch).expect("the patch applies to the pod that was sent");
+    pod
+}
+
+/// The `name`s of a list of containers.
+pub fn names(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect()
+}
