@@ -11,8 +11,10 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use injector_engine::admission::{Verdict, review};
 use injector_engine::kube_inject::inject_stream;
-use injector_engine::{ConfigSources, Environment, Injector, NativeSidecars};
+use injector_engine::{ConfigSources, Environment, Injector, NativeSidecars, Platform};
 use serde_json::{Map, Value, json};
 
 /// The templates both configurations define; Istio's other templates (waypoint, kube-gateway, …)
@@ -85,6 +87,11 @@ struct Variant {
     /// The pod's containers; `None` for the default app container with a named port.
     containers: Option<Value>,
     native: bool,
+    /// MeshConfig keys appended to the vectors' mesh.yaml.
+    mesh: &'static str,
+    openshift: bool,
+    compliance_policy: &'static str,
+    revision: &'static str,
 }
 
 impl Variant {
@@ -96,6 +103,10 @@ impl Variant {
             values: json!({}),
             containers: None,
             native: true,
+            mesh: "",
+            openshift: false,
+            compliance_policy: "",
+            revision: "",
         }
     }
     fn ann(mut self, annotations: Value) -> Variant {
@@ -117,6 +128,46 @@ impl Variant {
     fn classic(mut self) -> Variant {
         self.native = false;
         self
+    }
+    fn mesh(mut self, mesh: &'static str) -> Variant {
+        self.mesh = mesh;
+        self
+    }
+    fn openshift(mut self) -> Variant {
+        self.openshift = true;
+        self
+    }
+    fn compliance(mut self, policy: &'static str) -> Variant {
+        self.compliance_policy = policy;
+        self
+    }
+    fn revision(mut self, revision: &'static str) -> Variant {
+        self.revision = revision;
+        self
+    }
+
+    /// The cluster around the pod: the `store` namespace carries OpenShift's uid range.
+    fn environment(&self) -> Environment {
+        let mut env = environment(self.native);
+        if self.openshift {
+            env.platform = Platform::OpenShift;
+            env.namespaces.insert(
+                "store".to_string(),
+                [
+                    ("openshift.io/sa.scc.uid-range", "1000620000/10000"),
+                    (
+                        "openshift.io/sa.scc.supplemental-groups",
+                        "1000620000/10000",
+                    ),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            );
+        }
+        env.compliance_policy = self.compliance_policy.to_string();
+        env.revision = self.revision.to_string();
+        env
     }
 
     /// A Deployment whose pod template carries this variant, asking for `template`.
@@ -145,6 +196,58 @@ impl Variant {
         });
         serde_yaml_ng::to_string(&deployment).expect("manifest serialises")
     }
+}
+
+/// The pod of `manifest` as the API server sends it to the webhook: an AdmissionReview for a
+/// Pod created from the Deployment's template in namespace `store`.
+fn admission_review(manifest: &str) -> Vec<u8> {
+    let deployment: Value = serde_yaml_ng::from_str(manifest).expect("manifest is YAML");
+    let template = &deployment["spec"]["template"];
+    let mut metadata = template["metadata"].clone();
+    metadata["generateName"] = json!("shop-7d9c6b5f4-");
+    metadata["namespace"] = json!("store");
+    let pod =
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]});
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0d7f6a3e-5c1b-4e2a-9a4f-1b2c3d4e5f60",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "store",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": pod,
+            "dryRun": false,
+        },
+    });
+    serde_json::to_vec(&review).expect("review serialises")
+}
+
+/// The webhook's answer to `body`: its verdict and the JSON patch, decoded.
+fn webhook_answer(
+    body: &[u8],
+    injector: &Injector,
+    env: &Environment,
+) -> Result<(String, Value), String> {
+    let answer = review(body, injector, env, "").map_err(|e| e.to_string())?;
+    let response: Value = serde_json::from_slice(&answer.body).expect("the answer is JSON");
+    let patch = match response["response"]["patch"].as_str() {
+        Some(b64) => serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("the patch is base64"),
+        )
+        .expect("the patch is JSON"),
+        None => Value::Null,
+    };
+    let verdict = match answer.verdict {
+        Verdict::Injected => "injected".to_string(),
+        Verdict::Skipped(why) => format!("skipped: {why}"),
+        Verdict::Denied(why) => format!("denied: {why}"),
+    };
+    Ok((verdict, patch))
 }
 
 /// Every variant the differential test injects, each with each template.
@@ -318,6 +421,26 @@ fn variants() -> Vec<Variant> {
         Variant::new("no ports").containers(json!([{"name": "shop", "image": "example/shop:1"}])),
         Variant::new("gateway security context from values")
             .values(json!({"gateways": {"securityContext": {"runAsNonRoot": true, "sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65535"}]}}})),
+        Variant::new("OpenShift with istio-cni")
+            .openshift()
+            .values(cni.clone()),
+        Variant::new("OpenShift, TPROXY, classic")
+            .openshift()
+            .ann(json!({"sidecar.istio.io/interceptionMode": "TPROXY"}))
+            .classic(),
+        Variant::new("FIPS 140-3 compliance policy").compliance("fips-140-3"),
+        Variant::new("another compliance policy").compliance("pqc"),
+        Variant::new("canary revision").revision("canary"),
+        Variant::new("localhost inbound traffic policy")
+            .mesh("inboundTrafficPolicy:\n  mode: LOCALHOST\n"),
+        Variant::new("mesh listener ports")
+            .mesh("proxyListenPort: 15101\nproxyInboundListenPort: 15106\n"),
+        Variant::new("OpenTelemetry semantic conventions")
+            .mesh("extensionProviders:\n- name: otel\n  opentelemetry:\n    service: otel-collector.observability.svc.cluster.local\n    port: 4317\n    serviceAttributeEnrichment: OTEL_SEMANTIC_CONVENTIONS\n")
+            .ann(json!({
+                "resource.opentelemetry.io/service.namespace": "retail",
+                "resource.opentelemetry.io/service.version": "2.0",
+            })),
         Variant::new("a bit of everything")
             .ann(traffic)
             .ann(resources)
@@ -394,9 +517,10 @@ fn builtin_templates_render_the_pods_istios_templates_render() {
     for variant in variants() {
         let mut values = base_values.clone();
         merge_patch(&mut values, &variant.values);
+        let mesh = format!("{mesh}\n{}", variant.mesh);
         let theirs = load(Some(istio.clone()), &values, &mesh);
         let ours = load(None, &values, &mesh);
-        let env = environment(variant.native);
+        let env = variant.environment();
         for template in TEMPLATES {
             let manifest = variant.manifest(template);
             let case = format!("{} [{template}]", variant.name);
@@ -405,7 +529,7 @@ fn builtin_templates_render_the_pods_istios_templates_render() {
                 inject_stream(&manifest, &theirs, &env),
             );
             compared += 1;
-            let difference = match (&a, &b) {
+            let mut difference = match (&a, &b) {
                 (Ok(a), Ok(b)) => {
                     first_difference(&json!(documents(&a.yaml)), &json!(documents(&b.yaml)), "")
                 }
@@ -416,6 +540,20 @@ fn builtin_templates_render_the_pods_istios_templates_render() {
                     b.as_ref().map(|_| "injected").map_err(|e| e.to_string()),
                 )),
             };
+            // The webhook path as well: it alone reads the namespace (OpenShift's uid range).
+            if difference.is_none() {
+                let body = admission_review(&manifest);
+                let (a, b) = (
+                    webhook_answer(&body, &ours, &env),
+                    webhook_answer(&body, &theirs, &env),
+                );
+                difference = match (&a, &b) {
+                    (Ok(a), Ok(b)) => {
+                        first_difference(&json!([a.0, a.1]), &json!([b.0, b.1]), "webhook")
+                    }
+                    _ => Some(format!("webhook: ours {a:?}, Istio's {b:?}")),
+                };
+            }
             match difference {
                 None => println!("SAME {case}"),
                 Some(diff) => {
