@@ -19,11 +19,11 @@ use anyhow::Context as _;
 use axum_server::tls_rustls::RustlsConfig;
 use injector_engine::{ConfigError, ConfigSources, Environment, Injector};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config_args::ConfigArgs;
 use metrics::{Metrics, Reload};
-use reload::{Poll, Watched};
+use reload::Watched;
 pub use tls::CertFiles;
 
 mod admin;
@@ -173,8 +173,8 @@ pub struct Running {
     shared: Arc<Shared>,
     handle: axum_server::Handle<SocketAddr>,
     shutdown_timeout: Duration,
-    https: JoinHandle<std::io::Result<()>>,
-    admin: JoinHandle<std::io::Result<()>>,
+    https: Serving,
+    admin: Serving,
     stop_admin: tokio::sync::oneshot::Sender<()>,
     reloader: JoinHandle<()>,
 }
@@ -268,7 +268,6 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     let loaded = tls.parse(&pair[0], &pair[1]).map_err(StartError::Cert)?;
     metrics.cert_reload(Reload::Succeeded, Some(loaded.not_after));
     let live = Arc::new(tls::LiveCert::new(loaded.key));
-    let server_config = tls::server_config(Arc::clone(&live)).map_err(StartError::Cert)?;
 
     let shared = Arc::new(Shared {
         injector: RwLock::new(Arc::new(injector)),
@@ -276,50 +275,20 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         metrics,
         draining: AtomicBool::new(false),
     });
-
-    let bind_error = |addr| move |source| StartError::Bind { addr, source };
-    let https_listener = std::net::TcpListener::bind(listen).map_err(bind_error(listen))?;
-    let https_addr = https_listener.local_addr().map_err(bind_error(listen))?;
-    let admin_listener = tokio::net::TcpListener::bind(monitoring)
-        .await
-        .map_err(bind_error(monitoring))?;
-    let monitoring_addr = admin_listener
-        .local_addr()
-        .map_err(bind_error(monitoring))?;
-
     let handle = axum_server::Handle::new();
-    let mut server = axum_server::from_tcp_rustls(
-        https_listener,
-        RustlsConfig::from_config(Arc::new(server_config)),
-    )
-    .map_err(bind_error(listen))?
-    .handle(handle.clone());
-    // Istio's webhook server reads headers within 30 s; a client that never sends them does
-    // not hold a connection forever.
-    server
-        .http_builder()
-        .http1()
-        .header_read_timeout(Duration::from_secs(30));
-    let https = tokio::spawn(server.serve(routes::router(Arc::clone(&shared)).into_make_service()));
-
-    let (stop_admin, stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin = tokio::spawn(
-        axum::serve(admin_listener, admin::router(Arc::clone(&shared)))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future(),
+    let (https_addr, https) = serve_https(listen, &live, &shared, handle.clone())?;
+    let (monitoring_addr, admin, stop_admin) = serve_side_port(monitoring, &shared).await?;
+    let reloader = tokio::spawn(
+        reload::Reloader {
+            shared: Arc::clone(&shared),
+            config,
+            config_watch,
+            tls,
+            cert_watch,
+            live,
+        }
+        .run(reload_interval),
     );
-
-    let reloader = tokio::spawn(keep_fresh(
-        Arc::clone(&shared),
-        config,
-        config_watch,
-        tls,
-        cert_watch,
-        live,
-        reload_interval,
-    ));
     info!(%https_addr, %monitoring_addr, "serving admission reviews");
     Ok(Running {
         https_addr,
@@ -332,6 +301,57 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         stop_admin,
         reloader,
     })
+}
+
+type Serving = JoinHandle<std::io::Result<()>>;
+
+fn bind_error(addr: SocketAddr) -> impl Fn(std::io::Error) -> StartError {
+    move |source| StartError::Bind { addr, source }
+}
+
+/// The webhook: TLS with the certificate from `live` at each handshake, then the routes.
+fn serve_https(
+    listen: SocketAddr,
+    live: &Arc<tls::LiveCert>,
+    shared: &Arc<Shared>,
+    handle: axum_server::Handle<SocketAddr>,
+) -> Result<(SocketAddr, Serving), StartError> {
+    let server_config = tls::server_config(Arc::clone(live)).map_err(StartError::Cert)?;
+    // Bound here rather than by axum-server so the real port is known when 0 was asked.
+    let listener = std::net::TcpListener::bind(listen).map_err(bind_error(listen))?;
+    let addr = listener.local_addr().map_err(bind_error(listen))?;
+    let mut server =
+        axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(Arc::new(server_config)))
+            .map_err(bind_error(listen))?
+            .handle(handle);
+    // Istio's webhook server reads headers within 30 s; a client that never sends them does
+    // not hold a connection forever.
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(Duration::from_secs(30));
+    let router = routes::router(Arc::clone(shared));
+    Ok((addr, tokio::spawn(server.serve(router.into_make_service()))))
+}
+
+/// The plain-HTTP side port, until the returned sender fires.
+async fn serve_side_port(
+    monitoring: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Result<(SocketAddr, Serving, tokio::sync::oneshot::Sender<()>), StartError> {
+    let listener = tokio::net::TcpListener::bind(monitoring)
+        .await
+        .map_err(bind_error(monitoring))?;
+    let addr = listener.local_addr().map_err(bind_error(monitoring))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(
+        axum::serve(listener, admin::router(Arc::clone(shared)))
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    Ok((addr, serving, stop))
 }
 
 impl Running {
@@ -376,6 +396,7 @@ impl ConfigFiles {
     }
 }
 
+/// Parses configuration file contents into an injector, off the async threads.
 async fn load_injector(
     files: &ConfigFiles,
     contents: Vec<Vec<u8>>,
@@ -386,71 +407,6 @@ async fn load_injector(
         .await
         .map_err(|join| StartError::ReadConfig(join.into()))?
         .map_err(StartError::Config)
-}
-
-/// Polls the configuration and certificate files; swaps in good new contents, keeps serving
-/// the old ones when the new ones are bad.
-async fn keep_fresh(
-    shared: Arc<Shared>,
-    config: ConfigFiles,
-    mut config_watch: Watched,
-    tls: CertFiles,
-    mut cert_watch: Watched,
-    live: Arc<tls::LiveCert>,
-    every: Duration,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // the first tick is immediate; both were just loaded
-    loop {
-        tick.tick().await;
-        match config_watch.poll() {
-            Poll::Unchanged => {}
-            Poll::Unreadable { error, new } => {
-                if new {
-                    warn!(%error, "cannot read the configuration; still serving the previous one");
-                }
-            }
-            Poll::Changed(contents) => match load_injector(&config, contents).await {
-                Ok(injector) => {
-                    shared.replace_injector(injector);
-                    shared.metrics.config_reload(Reload::Succeeded, unix_now());
-                    info!("configuration reloaded");
-                }
-                Err(err) => {
-                    shared.metrics.config_reload(Reload::Failed, unix_now());
-                    warn!(
-                        error = chain(&err),
-                        "new configuration rejected; still serving the previous one"
-                    );
-                }
-            },
-        }
-        match cert_watch.poll() {
-            Poll::Unchanged => {}
-            Poll::Unreadable { error, new } => {
-                if new {
-                    warn!(%error, "cannot read the certificate; still serving the previous one");
-                }
-            }
-            Poll::Changed(pair) => match tls.parse(&pair[0], &pair[1]) {
-                Ok(loaded) => {
-                    live.replace(loaded.key);
-                    shared
-                        .metrics
-                        .cert_reload(Reload::Succeeded, Some(loaded.not_after));
-                    info!(not_after = loaded.not_after, "serving certificate reloaded");
-                }
-                Err(err) => {
-                    shared.metrics.cert_reload(Reload::Failed, None);
-                    warn!(
-                        error = chain(&err),
-                        "new certificate rejected; still serving the previous one"
-                    );
-                }
-            },
-        }
-    }
 }
 
 /// An error and its causes on one line, outermost first.

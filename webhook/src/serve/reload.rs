@@ -7,6 +7,14 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::metrics::Reload;
+use super::tls::{CertFiles, LiveCert};
+use super::{ConfigFiles, Shared, chain, load_injector, unix_now};
 
 /// A set of files read together, and the bytes seen last time.
 #[derive(Debug)]
@@ -77,6 +85,86 @@ impl Watched {
                     .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
             })
             .collect()
+    }
+}
+
+/// Keeps the configuration and the certificate fresh: polls their files, swaps in good new
+/// contents, keeps serving the old ones when the new ones are bad.
+pub struct Reloader {
+    pub shared: Arc<Shared>,
+    pub config: ConfigFiles,
+    pub config_watch: Watched,
+    pub tls: CertFiles,
+    pub cert_watch: Watched,
+    pub live: Arc<LiveCert>,
+}
+
+impl Reloader {
+    pub async fn run(mut self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate; both were just loaded
+        loop {
+            tick.tick().await;
+            self.config_tick().await;
+            self.cert_tick();
+        }
+    }
+
+    async fn config_tick(&mut self) {
+        let contents = match self.config_watch.poll() {
+            Poll::Unchanged => return,
+            Poll::Unreadable { error, new } => {
+                if new {
+                    warn!(%error, "cannot read the configuration; still serving the previous one");
+                }
+                return;
+            }
+            Poll::Changed(contents) => contents,
+        };
+        let metrics = &self.shared.metrics;
+        match load_injector(&self.config, contents).await {
+            Ok(injector) => {
+                self.shared.replace_injector(injector);
+                metrics.config_reload(Reload::Succeeded, unix_now());
+                info!("configuration reloaded");
+            }
+            Err(err) => {
+                metrics.config_reload(Reload::Failed, unix_now());
+                warn!(
+                    error = chain(&err),
+                    "new configuration rejected; still serving the previous one"
+                );
+            }
+        }
+    }
+
+    fn cert_tick(&mut self) {
+        let pair = match self.cert_watch.poll() {
+            Poll::Unchanged => return,
+            Poll::Unreadable { error, new } => {
+                if new {
+                    warn!(%error, "cannot read the certificate; still serving the previous one");
+                }
+                return;
+            }
+            Poll::Changed(pair) => pair,
+        };
+        let metrics = &self.shared.metrics;
+        match self.tls.parse(&pair[0], &pair[1]) {
+            Ok(loaded) => {
+                self.live.replace(loaded.key);
+                metrics.cert_reload(Reload::Succeeded, Some(loaded.not_after));
+                info!(not_after = loaded.not_after, "serving certificate reloaded");
+            }
+            Err(err) => {
+                metrics.cert_reload(Reload::Failed, None);
+                warn!(
+                    error = chain(&err),
+                    "new certificate rejected; still serving the previous one"
+                );
+            }
+        }
     }
 }
 
