@@ -261,6 +261,7 @@ async fn refuses_bad_requests_with_a_plain_4xx() {
     // Wrong method and unknown path come from the router.
     let get = client.get(&url).send().await.unwrap();
     assert_eq!(get.status(), 405);
+    assert!(get.text().await.unwrap().contains("POST /inject"));
     let elsewhere = post(
         &client,
         format!("https://127.0.0.1:{}/mutate", running.https_addr.port()),

@@ -267,6 +267,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
     let pair = cert_watch.read_now().map_err(StartError::ReadCert)?;
     let loaded = tls.parse(&pair[0], &pair[1]).map_err(StartError::Cert)?;
     metrics.cert_reload(Reload::Succeeded, Some(loaded.not_after));
+    loaded.warn_if_expired(unix_now());
     let live = Arc::new(tls::LiveCert::new(loaded.key));
 
     let shared = Arc::new(Shared {

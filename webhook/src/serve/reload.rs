@@ -153,6 +153,7 @@ impl Reloader {
         let metrics = &self.shared.metrics;
         match self.tls.parse(&pair[0], &pair[1]) {
             Ok(loaded) => {
+                loaded.warn_if_expired(unix_now());
                 self.live.replace(loaded.key);
                 metrics.cert_reload(Reload::Succeeded, Some(loaded.not_after));
                 info!(not_after = loaded.not_after, "serving certificate reloaded");

@@ -27,6 +27,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/inject", post(inject))
         .route("/inject/", post(inject))
         .route("/inject/{*params}", post(inject))
+        .method_not_allowed_fallback(|| async {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the webhook takes POST /inject\n",
+            )
+        })
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "no such endpoint; the webhook serves POST /inject and /inject/...\n",
+            )
+        })
         .with_state(shared)
 }
 

@@ -91,6 +91,19 @@ impl CertFiles {
     }
 }
 
+impl Loaded {
+    /// Says so in the log when the certificate is already expired: it is still served (the
+    /// clock may be wrong, and nothing else could be served), but the API server will refuse it.
+    pub fn warn_if_expired(&self, now: i64) {
+        if self.not_after <= now {
+            tracing::warn!(
+                not_after = self.not_after,
+                "the serving certificate has expired; the API server will refuse it"
+            );
+        }
+    }
+}
+
 /// The certificate in use; every handshake reads it, the reloader replaces it.
 #[derive(Debug)]
 pub struct LiveCert(RwLock<Arc<CertifiedKey>>);
