@@ -8,9 +8,11 @@ use crate::parse::{Arg, Branch, Cmd, List, Node, Pipe};
 use crate::value::{FieldLookup, MapElem, Struct, Value};
 use crate::{Error, Template};
 
-/// How deep `{{template}}` calls may nest before we stop (Go allows 100000; our stack is
-/// smaller and no real template recurses this far).
-pub(crate) const MAX_DEPTH: usize = 1000;
+/// How many nested evaluations (template calls, if/with/range, parenthesised pipelines)
+/// may be active at once. Go allows 100000 template calls; we bound everything so that no
+/// template exhausts a 2 MiB thread stack, even in a debug build (about 5 KiB a level
+/// there, under 1 KiB in release). Real templates nest a few levels deep.
+pub(crate) const MAX_NESTED: usize = 300;
 
 /// Whether a list ran to its end or hit `{{break}}` / `{{continue}}`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -28,7 +30,8 @@ pub(crate) struct State<'t> {
     vars: Vec<(&'t str, Value)>,
     /// Arguments of the function calls in progress, reused to avoid an allocation per call.
     args: Vec<Value>,
-    depth: usize,
+    /// Active nested evaluations, see [`MAX_NESTED`].
+    nested: usize,
 }
 
 type R<T> = Result<T, Error>;
@@ -46,7 +49,7 @@ pub(crate) fn execute<'t>(
         out: String::with_capacity(tmpl.text_len()),
         vars: vec![("$", data.clone())],
         args: Vec::with_capacity(16),
-        depth: 0,
+        nested: 0,
     };
     s.walk(data, tree)?;
     Ok(s.out)
@@ -100,6 +103,19 @@ impl<'t> State<'t> {
         }
     }
 
+    /// Counts one more active nested evaluation, or fails if there are too many.
+    fn enter(&mut self, at: &Pipe) -> R<()> {
+        if self.nested >= MAX_NESTED {
+            return Err(self.error(
+                at.pos,
+                at,
+                format!("exceeded maximum nesting depth ({MAX_NESTED})"),
+            ));
+        }
+        self.nested += 1;
+        Ok(())
+    }
+
     fn print(&mut self, pipe: &Pipe, v: &Value) -> R<()> {
         match v {
             Value::Nil => self.out.push_str("<no value>"),
@@ -112,6 +128,13 @@ impl<'t> State<'t> {
     }
 
     fn walk_if_or_with(&mut self, dot: &Value, b: &'t Branch, with: bool) -> R<Flow> {
+        self.enter(&b.pipe)?;
+        let flow = self.if_or_with(dot, b, with);
+        self.nested -= 1;
+        flow
+    }
+
+    fn if_or_with(&mut self, dot: &Value, b: &'t Branch, with: bool) -> R<Flow> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let flow = if val.is_true() {
@@ -130,6 +153,13 @@ impl<'t> State<'t> {
     }
 
     fn walk_range(&mut self, dot: &Value, b: &'t Branch) -> R<Flow> {
+        self.enter(&b.pipe)?;
+        let flow = self.range(dot, b);
+        self.nested -= 1;
+        flow
+    }
+
+    fn range(&mut self, dot: &Value, b: &'t Branch) -> R<Flow> {
         let mark = self.vars.len();
         let val = self.eval_cmds(dot, &b.pipe)?;
         let mut ran = false;
@@ -232,11 +262,11 @@ impl<'t> State<'t> {
                 format!("template {} not defined", format::quote(name)),
             ));
         };
-        if self.depth >= MAX_DEPTH {
+        if self.nested >= MAX_NESTED {
             return Err(self.error(
                 pos,
                 &context,
-                format!("exceeded maximum template depth ({MAX_DEPTH})"),
+                format!("exceeded maximum template depth ({MAX_NESTED})"),
             ));
         }
         let new_dot = match pipe {
@@ -246,9 +276,9 @@ impl<'t> State<'t> {
         // No dynamic scoping: the called template sees only `$`, set to its dot.
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
         let saved_name = std::mem::replace(&mut self.exec_name, name);
-        self.depth += 1;
+        self.nested += 1;
         let result = self.walk(&new_dot, tree);
-        self.depth -= 1;
+        self.nested -= 1;
         self.exec_name = saved_name;
         self.vars = saved_vars;
         result.map(|_| ())
@@ -369,7 +399,12 @@ impl<'t> State<'t> {
             Arg::Nil(_) => Ok(Value::Nil),
             Arg::Const { value, .. } => Ok(value.clone()),
             Arg::Func { pos, name, func } => self.call(dot, func, name, *pos, arg, &[], None),
-            Arg::Pipe(p) => self.eval_pipeline(dot, p),
+            Arg::Pipe(p) => {
+                self.enter(p)?;
+                let v = self.eval_pipeline(dot, p);
+                self.nested -= 1;
+                v
+            }
         }
     }
 

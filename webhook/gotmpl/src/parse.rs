@@ -9,6 +9,9 @@ use crate::funcs::{FuncEntry, Funcs};
 use crate::lex::{Keyword, Tok, Token, lex};
 use crate::value::Value;
 
+/// How deeply parentheses and if/with/range may nest (real templates stay below 20).
+pub(crate) const MAX_NESTING: usize = 100;
+
 /// A list of nodes (a template body or a branch).
 pub(crate) type List = Vec<Node>;
 
@@ -103,6 +106,8 @@ struct Parser<'f> {
     funcs: &'f Funcs,
     vars: Vec<String>,
     range_depth: usize,
+    /// Open parentheses and control structures, bounded so that no input exhausts the stack.
+    nesting: usize,
     defined: HashMap<String, Arc<List>>,
 }
 
@@ -120,6 +125,7 @@ pub(crate) fn parse(name: &str, text: &str, funcs: &Funcs) -> PResult<Trees> {
         funcs,
         vars: vec!["$".into()],
         range_depth: 0,
+        nesting: 0,
         defined: HashMap::new(),
     };
     let main = p.top_level()?;
@@ -366,6 +372,25 @@ impl Parser<'_> {
 
     /// if/with/range: pipeline, body, optional else (with `else if`/`else with` chains).
     fn control(&mut self, context: &str) -> PResult<Branch> {
+        self.enter()?;
+        let branch = self.control_inner(context);
+        self.nesting -= 1;
+        branch
+    }
+
+    /// Counts one more level of nesting, refusing absurd depths.
+    fn enter(&mut self) -> PResult<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return self.err(
+                self.peek().pos,
+                format!("nesting deeper than {MAX_NESTING} levels"),
+            );
+        }
+        Ok(())
+    }
+
+    fn control_inner(&mut self, context: &str) -> PResult<Branch> {
         let vars_mark = self.vars.len();
         let pipe = self.pipeline(context, Tok::RightDelim)?;
         if context == "range" {
@@ -404,6 +429,13 @@ impl Parser<'_> {
     }
 
     fn pipeline(&mut self, context: &str, end: Tok) -> PResult<Pipe> {
+        self.enter()?;
+        let pipe = self.pipeline_inner(context, end);
+        self.nesting -= 1;
+        pipe
+    }
+
+    fn pipeline_inner(&mut self, context: &str, end: Tok) -> PResult<Pipe> {
         let pos = self.peek_non_space().pos;
         let mut pipe = Pipe {
             pos,

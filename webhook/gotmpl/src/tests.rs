@@ -627,20 +627,48 @@ fn sprig_encodings() {
 
 #[test]
 fn template_recursion_is_bounded() {
-    let out = std::thread::Builder::new()
-        .stack_size(32 << 20)
-        .spawn(|| {
-            render_with(
-                r#"{{define "r"}}{{template "r" .}}{{end}}{{template "r" .}}"#,
-                &Value::Nil,
-            )
-        })
+    // On the default stack of a spawned thread (2 MiB), as in a server's worker threads.
+    let t = r#"{{define "r"}}{{if true}}{{with 1}}{{range list 1}}{{template "r" .}}{{end}}{{end}}{{end}}{{end}}{{template "r" .}}"#;
+    let err = std::thread::spawn(move || render_with(t, &Value::Nil))
+        .join()
         .unwrap()
+        .unwrap_err();
+    assert!(
+        err.contains("exceeded maximum") && err.contains("depth (300)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let deep = format!("{{{{{}1{}}}}}", "(".repeat(5000), ")".repeat(5000));
+    assert!(render_err(&deep).contains("nesting deeper than 100 levels"));
+    let ifs = format!("{}x{}", "{{if 1}}".repeat(500), "{{end}}".repeat(500));
+    assert!(render_err(&ifs).contains("nesting deeper than 100 levels"));
+    // Recursion with deep nesting inside each call stops at the combined budget.
+    let nested = format!(
+        "{}{{{{template \"r\" .}}}}{}",
+        "{{with 1}}".repeat(99),
+        "{{end}}".repeat(99)
+    );
+    let text = format!("{{{{define \"r\"}}}}{nested}{{{{end}}}}{{{{template \"r\" .}}}}");
+    let out = std::thread::spawn(move || render_with(&text, &Value::Nil))
         .join()
         .unwrap();
+    let err = out.unwrap_err();
     assert!(
-        out.unwrap_err()
-            .contains("exceeded maximum template depth (1000)")
+        err.contains("exceeded maximum") && err.contains("depth (300)"),
+        "{err}"
+    );
+    // Plain recursion stops at the same bound.
+    let t = r#"{{define "r"}}{{template "r" .}}{{end}}{{template "r" .}}"#;
+    let err = std::thread::spawn(move || render_with(t, &Value::Nil))
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.ends_with("exceeded maximum template depth (300)"),
+        "{err}"
     );
 }
 
