@@ -60,6 +60,8 @@ pub(crate) enum Keyword {
 pub(crate) struct LexError {
     pub msg: String,
     pub pos: usize,
+    /// Where the enclosing action began, when the error is inside one.
+    pub action_start: Option<usize>,
 }
 
 const LEFT: &str = "{{";
@@ -78,6 +80,7 @@ struct Lexer<'a> {
     pos: usize,
     out: Vec<Token>,
     paren_depth: usize,
+    action_start: Option<usize>,
 }
 
 /// Splits `src` into tokens, ending with `Tok::Eof`.
@@ -87,6 +90,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
         pos: 0,
         out: Vec::new(),
         paren_depth: 0,
+        action_start: None,
     };
     l.run()?;
     Ok(l.out)
@@ -105,6 +109,7 @@ impl<'a> Lexer<'a> {
         Err(LexError {
             msg: msg.into(),
             pos: self.pos,
+            action_start: self.action_start,
         })
     }
 
@@ -136,7 +141,9 @@ impl<'a> Lexer<'a> {
                 return Ok(());
             }
             self.pos = text_end;
+            self.action_start = Some(text_end);
             trim_next_text = self.action(left_trim)?;
+            self.action_start = None;
         }
     }
 

@@ -151,7 +151,7 @@ impl Template {
     }
 }
 
-fn line_of(text: &str, pos: usize) -> usize {
+pub(crate) fn line_of(text: &str, pos: usize) -> usize {
     let before = text.get(..pos.min(text.len())).unwrap_or(text);
     1 + before.bytes().filter(|b| *b == b'\n').count()
 }

@@ -115,9 +115,21 @@ type PResult<T> = Result<T, ParseError>;
 
 /// Parses `text` into its trees.
 pub(crate) fn parse(name: &str, text: &str, funcs: &Funcs) -> PResult<Trees> {
-    let toks = lex(text).map_err(|e| ParseError {
-        msg: e.msg,
-        pos: e.pos,
+    let toks = lex(text).map_err(|e| {
+        // Go names the line an unfinished action started on, when it differs.
+        let mut msg = e.msg;
+        if let Some(start) = e.action_start {
+            let started = crate::line_of(text, start);
+            if started != crate::line_of(text, e.pos) {
+                let sep = if msg.ends_with(" action") {
+                    ""
+                } else {
+                    " in action"
+                };
+                msg = format!("{msg}{sep} started at {name}:{started}");
+            }
+        }
+        ParseError { msg, pos: e.pos }
     })?;
     let mut p = Parser {
         toks,
@@ -382,10 +394,7 @@ impl Parser<'_> {
     fn enter(&mut self) -> PResult<()> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
-            return self.err(
-                self.peek().pos,
-                format!("nesting deeper than {MAX_NESTING} levels"),
-            );
+            return self.err(self.peek().pos, "max expression depth exceeded");
         }
         Ok(())
     }
