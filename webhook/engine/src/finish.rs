@@ -133,6 +133,13 @@ pub struct PreviousInjection {
     pub init_containers: Vec<String>,
 }
 
+/// Whether the pod carries saved overrides (`proxy.istio.io/overrides`).
+pub fn has_overrides(pod: &Value) -> bool {
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get(OVERRIDES))
+        .is_some()
+}
+
 pub fn previous_injection(pod: &Value) -> Option<PreviousInjection> {
     let text = pod
         .pointer("/metadata/annotations")?
@@ -302,7 +309,7 @@ pub fn reapply_overwritten_containers(
             {
                 obj.remove("image");
             }
-            final_pod = merge::merge_pod(&final_pod, &json!({"spec": {field: [overlay.clone()]}}))
+            merge::merge_into(&mut final_pod, &json!({"spec": {field: [overlay.clone()]}}))
                 .map_err(FinishError::Reapply)?;
             applied.push(gojson::order(&overlay, GoType::Container));
         }

@@ -187,7 +187,16 @@ pub fn inject(
     }
 
     let status_port = mesh::status_port(&mesh_config);
-    let stripped = finish::reinsert_overrides(finish::strip_pod(&pod, status_port))?;
+    // Rendering sees the pod without a previous injection (and with saved overrides back).
+    let stripped: std::borrow::Cow<'_, Value> =
+        if finish::previous_injection(&pod).is_some() || finish::has_overrides(&pod) {
+            std::borrow::Cow::Owned(finish::reinsert_overrides(finish::strip_pod(
+                &pod,
+                status_port,
+            ))?)
+        } else {
+            std::borrow::Cow::Borrowed(&pod)
+        };
     let stripped_annotations = finish::annotations(&stripped);
 
     let input = data::Input {
@@ -244,7 +253,7 @@ pub fn inject(
                     name: name.clone(),
                     source,
                 })?;
-        template_pod = merge::merge_pod(&template_pod, &rendered).map_err(InjectError::Merge)?;
+        merge::merge_into(&mut template_pod, &rendered).map_err(InjectError::Merge)?;
         // A user-declared istio-proxy under `containers` follows the native sidecar into
         // `initContainers` before merging (Istio does the same).
         let native_here = match finish::annotations(&merged)
@@ -258,7 +267,7 @@ pub fn inject(
         if native_here {
             move_user_proxy_to_init(&mut merged, &template_pod);
         }
-        merged = merge::merge_pod(&merged, &rendered).map_err(InjectError::Merge)?;
+        merge::merge_into(&mut merged, &rendered).map_err(InjectError::Merge)?;
     }
 
     let mesh_tproxy = mesh::interception_mode(&proxy_config) == "TPROXY";

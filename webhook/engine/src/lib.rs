@@ -1,12 +1,23 @@
-//! The pure core of sidecar-injector.
+//! The pure core of sidecar-injector: Istio's sidecar injection, driven by Istio's own
+//! configuration (the `istio-sidecar-injector` ConfigMap's `config` and `values`, and MeshConfig).
 //!
 //! ```text
-//! AdmissionReview / manifest ─► decide ─► render (templates) ─► merge (SMP) ─► finish ─► patch
+//!  AdmissionReview ──► admission ─┐                      ┌─► patch (RFC 6902) ──► AdmissionReview
+//!  manifest stream ──► kube_inject┴► inject::inject ─────┤
+//!                                      │                 └─► injected pod ──► manifest stream
+//!      decide ── inject or skip (policy, labels, selectors, hostNetwork)
+//!      validate ── traffic/resource annotations (bad ones refuse the pod)
+//!      finish::strip_pod ── undo a previous injection
+//!      data + render ── SidecarTemplateData through the Go templates (gotmpl + funcs)
+//!      merge ── strategic merge of each rendered partial Pod
+//!      finish ── overrides, Prometheus merge, probe rewrite, status annotation, ordering
 //! ```
 //!
-//! No I/O, no clock, no globals: the HTTPS route, `kube-inject`, the conformance replay and the
-//! benchmarks all call into this crate with the configuration already loaded. Pods stay
-//! `serde_json::Value` throughout, so fields this crate does not know survive untouched.
+//! `config` loads and parses everything once (`Injector`), `mesh` holds MeshConfig/ProxyConfig
+//! defaults and merge rules. No I/O, no clock, no globals: the HTTPS route, `kube-inject`, the
+//! conformance replay and the benchmarks all call into this crate with the configuration already
+//! loaded. Pods stay `serde_json::Value` throughout, so fields this crate does not know survive
+//! untouched.
 
 pub mod admission;
 pub mod config;

@@ -74,23 +74,30 @@ const DIRECTIVE: &str = "$patch";
 /// Merges `patch` (a partial Pod) onto `original` (a Pod).
 pub fn merge_pod(original: &Value, patch: &Value) -> Result<Value, MergeError> {
     let mut out = original.clone();
-    if out.is_null() {
-        out = Value::Object(Map::new());
+    merge_into(&mut out, patch)?;
+    Ok(out)
+}
+
+/// Merges `patch` (a partial Pod) onto the pod `target`, in place.
+pub fn merge_into(target: &mut Value, patch: &Value) -> Result<(), MergeError> {
+    if target.is_null() {
+        *target = Value::Object(Map::new());
     }
     match patch {
-        Value::Null => Ok(out),
+        Value::Null => Ok(()),
         Value::Object(p) => {
-            let Value::Object(o) = &mut out else {
+            let found = kind(target);
+            let Value::Object(o) = target else {
                 return Err(MergeError::Shape {
                     path: "/".into(),
-                    expected: kind(original),
+                    expected: found,
                     found: "a mapping",
                 });
             };
-            match merge_map(o, p, Ty::Pod, "")? {
-                Some(()) => Ok(out),
-                None => Ok(Value::Object(Map::new())),
+            if merge_map(o, p, Ty::Pod, "")?.is_none() {
+                *target = Value::Object(Map::new());
             }
+            Ok(())
         }
         other => Err(MergeError::Shape {
             path: "/".into(),
@@ -129,39 +136,37 @@ fn merge_map(
         if key == DIRECTIVE || key.starts_with("$setElementOrder/") || key == "$retainKeys" {
             continue;
         }
-        let child_path = format!("{path}/{key}");
         if pv.is_null() {
             target.remove(key);
             continue;
         }
+        let child_path = || format!("{path}/{key}");
         match (target.get_mut(key), pv) {
             (Some(Value::Object(tm)), Value::Object(pm)) => {
-                if merge_map(tm, pm, field_ty(ty, key), &child_path)?.is_none() {
+                if merge_map(tm, pm, field_ty(ty, key), &child_path())?.is_none() {
                     target.remove(key);
                 }
             }
-            (Some(Value::Array(ta)), Value::Array(pa)) => {
-                let merged = match list_strategy(ty, key) {
-                    Some((merge_key, item_ty)) => {
-                        merge_list(ta, pa, merge_key, item_ty, &child_path)?
-                    }
-                    None => replace_list(pa),
-                };
-                *ta = merged;
-            }
+            (Some(Value::Array(ta)), Value::Array(pa)) => match list_strategy(ty, key) {
+                Some((merge_key, item_ty)) => {
+                    merge_list(ta, pa, merge_key, item_ty, &child_path())?
+                }
+                None => *ta = replace_list(pa),
+            },
             (_, Value::Object(pm)) => {
                 let mut fresh = Map::new();
-                if merge_map(&mut fresh, pm, field_ty(ty, key), &child_path)?.is_some() {
+                if merge_map(&mut fresh, pm, field_ty(ty, key), &child_path())?.is_some() {
                     target.insert(key.clone(), Value::Object(fresh));
                 }
             }
             (_, Value::Array(pa)) => {
-                let merged = match list_strategy(ty, key) {
+                let mut merged = Vec::new();
+                match list_strategy(ty, key) {
                     Some((merge_key, item_ty)) => {
-                        merge_list(&[], pa, merge_key, item_ty, &child_path)?
+                        merge_list(&mut merged, pa, merge_key, item_ty, &child_path())?
                     }
-                    None => replace_list(pa),
-                };
+                    None => merged = replace_list(pa),
+                }
                 target.insert(key.clone(), Value::Array(merged));
             }
             (_, scalar) => {
@@ -204,108 +209,104 @@ fn key_of<'a>(item: &'a Value, merge_key: &str) -> Option<&'a Value> {
     item.as_object().and_then(|m| m.get(merge_key))
 }
 
+/// Merges a list with a merge key in place (or a set of scalars without one).
 fn merge_list(
-    original: &[Value],
+    target: &mut Vec<Value>,
     patch: &[Value],
     merge_key: Option<&str>,
     item_ty: Ty,
     path: &str,
-) -> Result<Vec<Value>, MergeError> {
+) -> Result<(), MergeError> {
     if patch.iter().any(|v| is_directive_item(v, "replace")) {
-        return Ok(replace_list(patch));
+        *target = replace_list(patch);
+        return Ok(());
     }
     let Some(merge_key) = merge_key else {
         // A set of scalars: union, original order first, duplicates dropped.
-        let mut out: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
-        for v in original.iter().chain(patch) {
-            if !out.contains(v) {
-                out.push(v.clone());
+        for v in patch {
+            if !target.contains(v) {
+                target.push(v.clone());
             }
         }
-        return Ok(out);
+        return Ok(());
     };
-    let mut merged: Vec<Value> = original.to_vec();
-    // Items present in the patch, in patch order (after merging), and their original index.
-    let mut patch_items: Vec<(Option<usize>, Value)> = Vec::new();
-    let mut touched = vec![false; merged.len()];
-    let mut deleted = vec![false; merged.len()];
+    let mut original: Vec<Option<Value>> = std::mem::take(target).into_iter().map(Some).collect();
+    let n = original.len();
+    let (mut touched, mut deleted) = (vec![false; n], vec![false; n]);
+    // Items the patch names, in patch order: an original (merged in place) or a new item.
+    let mut right: Vec<(Option<usize>, Option<Value>)> = Vec::new();
     for item in patch {
         let key = key_of(item, merge_key);
-        let idx = key.and_then(|k| merged.iter().position(|m| key_of(m, merge_key) == Some(k)));
-        let is_delete = item.get(DIRECTIVE).and_then(Value::as_str) == Some("delete");
-        if is_delete {
+        let idx = key.and_then(|k| {
+            original
+                .iter()
+                .position(|m| m.as_ref().and_then(|m| key_of(m, merge_key)) == Some(k))
+        });
+        if item.get(DIRECTIVE).and_then(Value::as_str) == Some("delete") {
             if let Some(i) = idx {
                 deleted[i] = true;
             }
             continue;
         }
-        let child_path = format!("{path}/{}", key.map(Value::to_string).unwrap_or_default());
+        let child_path = || format!("{path}/{}", key.map(Value::to_string).unwrap_or_default());
         match (idx, item) {
             (Some(i), Value::Object(pm)) => {
-                let Value::Object(tm) = &mut merged[i] else {
-                    merged[i] = strip_directives(item);
+                let slot = original[i].as_mut().expect("originals stay until the end");
+                let Value::Object(tm) = slot else {
+                    *slot = strip_directives(item);
+                    if !touched[i] {
+                        right.push((Some(i), None));
+                    }
                     touched[i] = true;
                     continue;
                 };
-                if merge_map(tm, pm, item_ty, &child_path)?.is_none() {
+                if merge_map(tm, pm, item_ty, &child_path())?.is_none() {
                     deleted[i] = true;
-                } else {
+                } else if !touched[i] {
                     touched[i] = true;
+                    right.push((Some(i), None));
                 }
             }
             (None, Value::Object(pm)) => {
                 let mut fresh = Map::new();
-                if merge_map(&mut fresh, pm, item_ty, &child_path)?.is_some() {
-                    patch_items.push((None, Value::Object(fresh)));
+                if merge_map(&mut fresh, pm, item_ty, &child_path())?.is_some() {
+                    right.push((None, Some(Value::Object(fresh))));
                 }
             }
-            (_, other) => patch_items.push((None, other.clone())),
-        }
-        if let Some(i) = idx
-            && touched[i]
-            && !deleted[i]
-        {
-            patch_items.push((Some(i), Value::Null));
+            (_, other) => right.push((None, Some(other.clone()))),
         }
     }
-    // Resolve placeholders for merged originals, keeping patch order.
-    let right: Vec<(Option<usize>, Value)> = patch_items
+    let right: Vec<(Option<usize>, Option<Value>)> = right
         .into_iter()
-        .map(|(i, v)| match i {
-            Some(i) => (Some(i), merged[i].clone()),
-            None => (None, v),
-        })
+        .filter(|(i, _)| i.is_none_or(|i| !deleted[i]))
         .collect();
-    let left: Vec<(usize, &Value)> = merged
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !touched[*i] && !deleted[*i])
-        .collect();
+    let left: Vec<usize> = (0..n).filter(|i| !touched[*i] && !deleted[*i]).collect();
     // mergeSortedSlice: take the server-only item when it precedes the patch item in server
     // order; a patch item new to the list goes first.
     let mut out = Vec::with_capacity(left.len() + right.len());
-    let (mut i, mut j) = (0, 0);
-    while i < left.len() || j < right.len() {
-        if i >= left.len() {
-            out.push(right[j].1.clone());
-            j += 1;
-        } else if j >= right.len() {
-            out.push(left[i].1.clone());
-            i += 1;
+    let mut right = right.into_iter().peekable();
+    let mut left = left.into_iter().peekable();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some((Some(r), _))) => l < r,
+            (Some(_), Some((None, _))) => false,
+        };
+        if take_left {
+            let i = left.next().expect("peeked");
+            out.extend(original[i].take());
         } else {
-            match right[j].0 {
-                Some(ri) if left[i].0 < ri => {
-                    out.push(left[i].1.clone());
-                    i += 1;
-                }
-                _ => {
-                    out.push(right[j].1.clone());
-                    j += 1;
-                }
+            match right.next().expect("peeked") {
+                (Some(i), _) => out.extend(original[i].take()),
+                (None, Some(v)) => out.push(v),
+                (None, None) => {}
             }
         }
     }
-    Ok(out)
+    *target = out;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -138,13 +138,20 @@ pub enum MeshError {
 
 /// Istio's default MeshConfig as JSON.
 pub fn defaults() -> Value {
-    let mut v: Value = serde_yaml_ng::from_str(DEFAULTS).expect("built-in mesh defaults parse");
-    normalize_proxy_config(
-        v.get_mut("defaultConfig")
-            .expect("defaults have defaultConfig"),
-    )
-    .expect("built-in proxy defaults are valid");
-    v
+    default_mesh().clone()
+}
+
+/// The defaults, parsed once.
+fn default_mesh() -> &'static Value {
+    static DEFAULT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        let mut v: Value = serde_yaml_ng::from_str(DEFAULTS).expect("built-in mesh defaults parse");
+        let pc = v
+            .get_mut("defaultConfig")
+            .expect("defaults have defaultConfig");
+        normalize_proxy_config(pc).expect("built-in proxy defaults are valid");
+        v
+    })
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -400,8 +407,7 @@ fn trim_float(v: f64) -> String {
 /// `protoToJSON .ProxyConfig` after `cleanProxyConfig`: fields equal to Istio's defaults and an
 /// empty `proxyMetadata` left out, the rest in proto declaration order, compact.
 pub fn proxy_config_json(pc: &Value) -> String {
-    let defaults = defaults();
-    let dflt = &defaults["defaultConfig"];
+    let dflt = &default_mesh()["defaultConfig"];
     let Some(obj) = pc.as_object() else {
         return "{}".into();
     };

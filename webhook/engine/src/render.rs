@@ -165,3 +165,133 @@ fn typed(v: &mut Value, ctx: Ctx) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{self, Input};
+    use serde_json::json;
+
+    fn render(template: &str, pod: &Value, proxy_config: &Value) -> Result<Value, RenderError> {
+        let values = values_value(&json!({"global": {"proxy": {"statusPort": 15020}}}));
+        let mesh = crate::mesh::defaults();
+        let input = Input {
+            kind: "Deployment",
+            api_version: "apps/v1",
+            owner_name: "web",
+            owner_namespace: "ns",
+            pod,
+            proxy_config,
+            mesh: &mesh,
+            values: &values,
+            revision: "",
+            native_sidecars: false,
+            proxy_image: "hub/proxyv2:1".into(),
+            proxy_init_image: "hub/proxyv2:1".into(),
+            proxy_uid: 1337,
+            proxy_gid: 1337,
+            inbound_traffic_policy_mode: "passthrough",
+            compliance_policy: "",
+        };
+        Template::parse("t", template)?.render(&data::build(&input), &Arc::new(BTreeMap::new()))
+    }
+
+    #[test]
+    fn templates_see_istio_data_with_go_zero_values() {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "app", "ports": [{"containerPort": 80, "name": "http"}]}]}});
+        let out = render(
+            r#"metadata:
+  annotations:
+    mode: {{ annotation .ObjectMeta `sidecar.istio.io/interceptionMode` .ProxyConfig.InterceptionMode | quote }}
+    missing: "{{ index .ObjectMeta.Annotations `nope` }}"
+    owner: "{{ .TypeMeta.Kind }}/{{ .DeploymentMeta.Name }}"
+    ports: '{{ range .Spec.Containers }}{{ range .Ports }}{{ structToJSON . }}{{ end }}{{ end }}'
+    status: "{{ excludeInboundPort .Values.global.proxy.statusPort `` }}"
+    hold: "{{ .ProxyConfig.HoldApplicationUntilProxyStarts.GetValue }}"
+    sa: "istio.{{ .Spec.ServiceAccountName }}"
+"#,
+            &pod,
+            &json!({}),
+        )
+        .unwrap();
+        let anns = &out["metadata"]["annotations"];
+        assert_eq!(anns["mode"], "REDIRECT");
+        assert_eq!(anns["missing"], "");
+        assert_eq!(anns["owner"], "Deployment/web");
+        assert_eq!(anns["ports"], r#"{"name":"http","containerPort":80}"#);
+        assert_eq!(anns["status"], "15020");
+        assert_eq!(anns["hold"], "<no value>");
+        assert_eq!(anns["sa"], "istio.");
+    }
+
+    #[test]
+    fn proto_to_json_prints_only_what_differs_from_istio_defaults() {
+        let pc = crate::mesh::merge_proxy_config(
+            Some(&crate::mesh::defaults()["defaultConfig"]),
+            &json!({"holdApplicationUntilProxyStarts": true}),
+        );
+        let out = render(
+            "metadata:\n  annotations:\n    pc: '{{ protoToJSON .ProxyConfig }}'\n",
+            &json!({}),
+            &pc,
+        )
+        .unwrap();
+        assert_eq!(
+            out["metadata"]["annotations"]["pc"],
+            r#"{"holdApplicationUntilProxyStarts":true}"#
+        );
+    }
+
+    #[test]
+    fn rendered_pods_look_like_typed_pods() {
+        let out = render(
+            r#"spec:
+  containers:
+  - name: istio-proxy
+    env:
+    - name: EMPTY
+      value: ""
+    readinessProbe:
+      initialDelaySeconds: 0
+      periodSeconds: 15
+    resources:
+      limits: {cpu: 2000m, memory: 1024Mi}
+    volumeMounts:
+    - name: v
+      mountPath: /v
+      readOnly: false
+  volumes:
+  - emptyDir:
+    name: v
+"#,
+            &json!({}),
+            &json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"spec": {
+                "containers": [{
+                    "name": "istio-proxy",
+                    "env": [{"name": "EMPTY"}],
+                    "readinessProbe": {"periodSeconds": 15},
+                    "resources": {"limits": {"cpu": "2", "memory": "1Gi"}},
+                    "volumeMounts": [{"name": "v", "mountPath": "/v"}]
+                }],
+                "volumes": [{"name": "v"}]
+            }})
+        );
+    }
+
+    #[test]
+    fn errors_name_the_template_and_the_problem() {
+        let err = Template::parse("custom", "{{ frobnicate . }}").unwrap_err();
+        assert!(err.to_string().contains("custom"), "{err}");
+        assert!(err.to_string().contains("frobnicate"), "{err}");
+        let err = render("a: {{ .NoSuchField }}", &json!({}), &json!({})).unwrap_err();
+        assert!(err.to_string().contains("NoSuchField"), "{err}");
+        let err = render("- just a list", &json!({}), &json!({})).unwrap_err();
+        assert!(matches!(err, RenderError::NotAMapping));
+    }
+}
