@@ -336,6 +336,8 @@ struct Spec {
 pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::with_capacity(format.len() + 16);
     let mut argi = 0;
+    // Explicit argument indexes (`%[2]d`) turn off the EXTRA report, as in Go.
+    let mut reordered = false;
     let mut chars = format.char_indices().peekable();
     while let Some((_, c)) = chars.next() {
         if c != '%' {
@@ -354,17 +356,24 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
+        let mut bad_index = !read_index(&mut chars, args, &mut argi, &mut reordered);
         spec.width = read_num(&mut chars, args, &mut argi);
         if let Some(&(_, '.')) = chars.peek() {
             chars.next();
+            bad_index |= !read_index(&mut chars, args, &mut argi, &mut reordered);
             spec.prec = Some(read_num(&mut chars, args, &mut argi).unwrap_or(0));
         }
+        bad_index |= !read_index(&mut chars, args, &mut argi, &mut reordered);
         let Some((_, verb)) = chars.next() else {
             out.push_str("%!(NOVERB)");
             break;
         };
         if verb == '%' {
             out.push('%');
+            continue;
+        }
+        if bad_index {
+            let _ = write!(out, "%!{verb}(BADINDEX)");
             continue;
         }
         let Some(arg) = args.get(argi) else {
@@ -375,7 +384,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         let body = format_arg(verb, &spec, arg);
         pad(&mut out, &body, &spec, verb);
     }
-    if argi < args.len() {
+    if !reordered && argi < args.len() {
         out.push_str("%!(EXTRA ");
         for (i, a) in args[argi..].iter().enumerate() {
             if i > 0 {
@@ -386,6 +395,37 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         out.push(')');
     }
     out
+}
+
+/// An explicit argument index `[n]` (1-based): moves to that argument. False if malformed.
+fn read_index(
+    chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
+    args: &[Value],
+    argi: &mut usize,
+    reordered: &mut bool,
+) -> bool {
+    if !matches!(chars.peek(), Some(&(_, '['))) {
+        return true;
+    }
+    chars.next();
+    *reordered = true;
+    let mut n: usize = 0;
+    let mut digits = 0;
+    while let Some(&(_, c)) = chars.peek() {
+        chars.next();
+        match c.to_digit(10) {
+            Some(d) => {
+                n = n.saturating_mul(10).saturating_add(d as usize);
+                digits += 1;
+            }
+            None if c == ']' && digits > 0 && (1..=args.len()).contains(&n) => {
+                *argi = n - 1;
+                return true;
+            }
+            None => return false,
+        }
+    }
+    false
 }
 
 fn read_num(
@@ -667,6 +707,8 @@ mod tests {
         assert_eq!(s("%d %d", &[Value::Int(1)]), "1 %!d(MISSING)");
         assert_eq!(s("%d", &[Value::Int(1), "x".into()]), "1%!(EXTRA string=x)");
         assert_eq!(s("100%%", &[]), "100%");
+        assert_eq!(s("%[2]d %[1]d", &[Value::Int(1), Value::Int(2)]), "2 1");
+        assert_eq!(s("%[3]d", &[Value::Int(1)]), "%!d(BADINDEX)");
         assert_eq!(s("%e", &[Value::Float(1234.5678)]), "1.234568e+03");
         assert_eq!(s("%g", &[Value::Float(0.5)]), "0.5");
         assert_eq!(s("%.3g", &[Value::Float(1234.5678)]), "1.23e+03");

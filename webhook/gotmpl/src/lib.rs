@@ -10,6 +10,29 @@
 //! by Go name. Functions live in a [`Funcs`] registry that must be complete at parse time,
 //! because Go rejects unknown functions while parsing.
 //!
+//! How Go's types map onto [`Value`] (the places where the caller chooses):
+//!
+//! - `map[string]any` is [`Value::map`] / [`Value::from_json`] (numbers are float64, as
+//!   `encoding/json` decodes them: `15020` prints `15020`, `1000000` prints `1e+06`, and
+//!   `eq` refuses to compare them with template integers, like Go).
+//! - `map[string]string` is [`Value::string_map`]: `index` of a missing key gives `""`.
+//! - Structs are [`Value::structure`] (lenient: an absent field is nil, which suits
+//!   `omitempty` JSON) or [`Value::strict_structure`] (an unknown field is Go's
+//!   `can't evaluate field` error). Go prints an unset string field as `""` and compares it
+//!   equal to `""`; a lenient struct cannot know the field's type, so put the zero values
+//!   the templates compare or print into the struct. `GetFoo` reads field `Foo` nil-safely
+//!   (proto getters), `.String` on a string is the string (proto enums), `.GetValue` on a
+//!   scalar is the scalar (proto wrapper types arrive as plain JSON scalars).
+//! - Nil stands for nil interfaces, missing map entries and typed nil maps/slices: `index`
+//!   and `len` of nil give nil and 0, `range` over it runs the `else` branch, and printing it
+//!   gives `<no value>`. Walking a field of a map entry that holds nil is Go's
+//!   `nil pointer evaluating interface {}.X` error; walking past a missing entry is not.
+//!
+//! Limits: `{{template}}` calls, if/with/range and parenthesised pipelines may nest 300
+//! levels at run time (Go allows 100000 template calls; we keep within a 2 MiB stack), and
+//! 100 levels in the text. Sprig's regular-expression, date, random, crypto-key and
+//! semver functions are not provided.
+//!
 //! ```
 //! use gotmpl::{Funcs, Template, Value};
 //! let t = Template::parse("t", "{{ range $k, $v := . }}{{ $k }}={{ $v | quote }} {{ end }}", &Funcs::builtin()).unwrap();
