@@ -171,3 +171,22 @@ async fn a_review_that_never_finishes_does_not_hold_shutdown_past_the_timeout() 
     let status = wait_for_exit(&mut process.child, Duration::from_secs(10));
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_delay_keeps_serving_while_unready() {
+    let pki = Pki::new();
+    let mut process = spawn(&pki, &["--shutdown-delay", "2s"]);
+    sigterm(&process.child);
+    let monitoring = process.monitoring;
+    wait_until(
+        Duration::from_secs(10),
+        "readyz to turn 503",
+        || async move { side_port(monitoring, "/readyz").await.0 == 503 },
+    )
+    .await;
+    // Unready, but a new connection still gets its review answered during the delay.
+    let answer = review(&pki, process.https, REVIEW.as_bytes()).await;
+    assert_eq!(answer["response"]["allowed"], true);
+    let status = wait_for_exit(&mut process.child, Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+}

@@ -88,6 +88,12 @@ pub struct ServeArgs {
     #[arg(long, env = "INJECTOR_SHUTDOWN_TIMEOUT", default_value = "20s", value_name = "DURATION",
           value_parser = duration)]
     pub shutdown_timeout: Duration,
+    /// After SIGTERM or SIGINT: how long to keep serving while /readyz already says 503, so
+    /// the Service's endpoints drop this pod before it stops accepting connections (`0s`
+    /// stops accepting at once).
+    #[arg(long, env = "INJECTOR_SHUTDOWN_DELAY", default_value = "0s", value_name = "DURATION",
+          value_parser = duration_or_zero)]
+    pub shutdown_delay: Duration,
     #[command(flatten)]
     pub config: ConfigArgs,
 }
@@ -95,6 +101,13 @@ pub struct ServeArgs {
 fn duration(text: &str) -> Result<Duration, String> {
     deadline::parse_go_duration(text)
         .ok_or_else(|| format!("{text:?} is not a positive duration such as 500ms, 2s or 1m"))
+}
+
+fn duration_or_zero(text: &str) -> Result<Duration, String> {
+    match text {
+        "0" | "0s" => Ok(Duration::ZERO),
+        _ => duration(text),
+    }
 }
 
 /// Everything `start` needs, resolved from the flags (tests build it directly).
@@ -107,6 +120,7 @@ pub struct Options {
     pub environment: Environment,
     pub reload_interval: Duration,
     pub shutdown_timeout: Duration,
+    pub shutdown_delay: Duration,
 }
 
 /// The configuration files; `None` means the built-in default for that part.
@@ -173,6 +187,7 @@ pub struct Running {
     shared: Arc<Shared>,
     handle: axum_server::Handle<SocketAddr>,
     shutdown_timeout: Duration,
+    shutdown_delay: Duration,
     https: Serving,
     admin: Serving,
     stop_admin: tokio::sync::oneshot::Sender<()>,
@@ -190,6 +205,7 @@ impl Options {
             tls_key,
             reload_interval,
             shutdown_timeout,
+            shutdown_delay,
             config,
         } = args;
         let tls = match (tls_dir, tls_cert, tls_key) {
@@ -219,6 +235,7 @@ impl Options {
             environment,
             reload_interval,
             shutdown_timeout,
+            shutdown_delay,
         })
     }
 }
@@ -231,10 +248,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let mut signals = shutdown::Signals::listen().context("cannot listen for signals")?;
         let running = start(options).await?;
-        let signal = shutdown::signal()
-            .await
-            .context("cannot wait for signals")?;
+        let signal = signals.recv().await;
         info!(signal, "shutting down: draining in-flight reviews");
         running
             .shutdown()
@@ -255,6 +271,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         environment,
         reload_interval,
         shutdown_timeout,
+        shutdown_delay,
     } = options;
     let metrics = Metrics::default();
 
@@ -297,6 +314,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         shared,
         handle,
         shutdown_timeout,
+        shutdown_delay,
         https,
         admin,
         stop_admin,
@@ -356,10 +374,14 @@ async fn serve_side_port(
 }
 
 impl Running {
-    /// Becomes unready, stops accepting connections, lets in-flight reviews finish (at most
+    /// Becomes unready, waits the shutdown delay, stops accepting connections, lets in-flight reviews finish (at most
     /// the shutdown timeout), then stops the side port.
     pub async fn shutdown(self) -> std::io::Result<()> {
         self.shared.draining.store(true, Relaxed);
+        if !self.shutdown_delay.is_zero() {
+            info!(delay = ?self.shutdown_delay, "unready; still serving until the delay passes");
+            tokio::time::sleep(self.shutdown_delay).await;
+        }
         self.handle.graceful_shutdown(Some(self.shutdown_timeout));
         let served = self.https.await.unwrap_or_else(|join| Err(join.into()));
         self.reloader.abort();

@@ -72,6 +72,7 @@ pub async fn start(
         environment,
         reload_interval: Duration::from_millis(50),
         shutdown_timeout: Duration::from_secs(5),
+        shutdown_delay: Duration::ZERO,
     };
     let running = sidecar_injector::serve::start(options).await.unwrap();
     (running, tls, config)
