@@ -119,6 +119,13 @@ impl Funcs {
             .insert(name.into(), FuncEntry::Mutating(Arc::new(f)));
     }
 
+    /// Every registered name, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.map.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
     }

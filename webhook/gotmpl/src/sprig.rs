@@ -12,6 +12,10 @@ use crate::{json, yaml};
 
 type R = Result<Value, FuncError>;
 
+/// The most items `until`, `untilStep` and `seq` generate: far beyond any real template,
+/// and small enough that a typo cannot make one render allocate gigabytes.
+const MAX_GENERATED: usize = 1 << 16;
+
 /// Registers every sprig function we provide.
 pub(crate) fn register(f: &mut Funcs) {
     strings(f);
@@ -110,11 +114,14 @@ fn extras(f: &mut Funcs) {
         let mut out = Vec::new();
         let mut i = start;
         while (step > 0 && i <= end) || (step < 0 && i >= end) {
-            if out.len() >= 1 << 20 {
+            if out.len() >= MAX_GENERATED {
                 return Err(FuncError::new("seq too long"));
             }
             out.push(i.to_string());
-            i += step;
+            match i.checked_add(step) {
+                Some(n) => i = n,
+                None => break,
+            }
         }
         Ok(out.join(" ").into())
     });
@@ -987,11 +994,14 @@ fn range_list(start: i64, stop: i64, step: i64) -> R {
     }
     let mut i = start;
     while (step > 0 && i < stop) || (step < 0 && i > stop) {
-        if out.len() >= 1 << 20 {
+        if out.len() >= MAX_GENERATED {
             return Err(FuncError::new("range too long"));
         }
         out.push(Value::Int(i));
-        i += step;
+        match i.checked_add(step) {
+            Some(n) => i = n,
+            None => break,
+        }
     }
     Ok(Value::from(out))
 }
