@@ -766,15 +766,28 @@ fn is_timestamp(s: &str) -> bool {
     }
 }
 
-/// Insertion sort: go-yaml's order is not guaranteed total, and `sort_by` may panic on
-/// such an order.
-fn sort_keys(entries: &mut [(&str, &Value)]) {
-    for i in 1..entries.len() {
-        let mut j = i;
-        while j > 0 && natural_cmp(entries[j].0, entries[j - 1].0) == Ordering::Less {
-            entries.swap(j, j - 1);
-            j -= 1;
-        }
+/// Merge sort by go-yaml's key order. Hand-written because that order is not guaranteed
+/// to be total, and the standard sorts may panic on such an order; this one cannot.
+fn sort_keys(entries: &mut Vec<(&str, &Value)>) {
+    if entries.len() < 2 {
+        return;
+    }
+    let mid = entries.len() / 2;
+    let mut right = entries.split_off(mid);
+    sort_keys(entries);
+    sort_keys(&mut right);
+    let left = std::mem::take(entries);
+    entries.reserve(left.len() + right.len());
+    let (mut l, mut r) = (left.into_iter().peekable(), right.into_iter().peekable());
+    loop {
+        let take_right = match (l.peek(), r.peek()) {
+            (Some(a), Some(b)) => natural_cmp(b.0, a.0) == Ordering::Less,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (None, None) => break,
+        };
+        let next = if take_right { r.next() } else { l.next() };
+        entries.extend(next);
     }
 }
 

@@ -88,6 +88,17 @@ fn orders_keys_like_go_yaml() {
 }
 
 #[test]
+fn sorts_many_keys() {
+    let keys: Vec<String> = (0..3000).rev().map(|i| format!("k{i}")).collect();
+    let doc: serde_json::Map<String, serde_json::Value> =
+        keys.iter().map(|k| (k.clone(), json!(1))).collect();
+    let text = y(serde_json::Value::Object(doc));
+    let order: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
+    let want: Vec<String> = (0..3000).map(|i| format!("k{i}")).collect();
+    assert_eq!(order, want.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
 fn folds_long_plain_lines_at_80_columns() {
     let words = ["abcdefghi"; 10].join(" ");
     let first = ["abcdefghi"; 8].join(" ");
