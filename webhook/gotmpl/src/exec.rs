@@ -36,23 +36,25 @@ pub(crate) struct State<'t> {
 
 type R<T> = Result<T, Error>;
 
-/// Runs `tree` (named `name`) of `tmpl` with `data` as dot and `$`.
+/// Runs `tree` (named `name`) of `tmpl` with `data` as dot and `$`, appending to `out`.
 pub(crate) fn execute<'t>(
     tmpl: &'t Template,
     name: &'t str,
     tree: &'t List,
     data: &Value,
-) -> R<String> {
+    out: &mut String,
+) -> R<()> {
     let mut s = State {
         tmpl,
         exec_name: name,
-        out: String::with_capacity(tmpl.text_len()),
+        out: std::mem::take(out),
         vars: vec![("$", data.clone())],
         args: Vec::with_capacity(16),
         nested: 0,
     };
-    s.walk(data, tree)?;
-    Ok(s.out)
+    let result = s.walk(data, tree);
+    *out = s.out;
+    result.map(|_| ())
 }
 
 impl<'t> State<'t> {

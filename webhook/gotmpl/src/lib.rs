@@ -146,17 +146,26 @@ impl Template {
 
     /// Renders one template of the set (the main one or a `define`d one).
     pub fn execute_named(&self, name: &str, data: &Value) -> Result<String, Error> {
+        let mut out = String::with_capacity(self.text.len());
+        self.execute_named_into(name, data, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Template::execute_named`], appending to `out` (reuse one buffer across
+    /// renders). On error, `out` holds whatever was written before the failure.
+    pub fn execute_named_into(
+        &self,
+        name: &str,
+        data: &Value,
+        out: &mut String,
+    ) -> Result<(), Error> {
         let Some((key, tree)) = self.trees.get_key_value(name) else {
             return Err(Error::NoTemplate {
                 name: self.name.clone(),
                 wanted: name.to_string(),
             });
         };
-        exec::execute(self, key, tree, data)
-    }
-
-    pub(crate) fn text_len(&self) -> usize {
-        self.text.len()
+        exec::execute(self, key, tree, data, out)
     }
 
     pub(crate) fn tree(&self, name: &str) -> Option<&List> {

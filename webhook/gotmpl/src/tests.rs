@@ -180,6 +180,22 @@ fn defines_are_private_to_their_template_and_executable_by_name() {
 }
 
 #[test]
+fn execute_into_appends_to_a_reused_buffer() {
+    let t = Template::parse("t", "[{{.}}]", &Funcs::builtin()).unwrap();
+    let mut out = String::from("a");
+    t.execute_named_into("t", &Value::Int(1), &mut out).unwrap();
+    t.execute_named_into("t", &Value::Int(2), &mut out).unwrap();
+    assert_eq!(out, "a[1][2]");
+    let t = Template::parse("t", "ok {{index . 5}}", &Funcs::builtin()).unwrap();
+    let mut out = String::new();
+    assert!(
+        t.execute_named_into("t", &Value::list([]), &mut out)
+            .is_err()
+    );
+    assert_eq!(out, "ok ");
+}
+
+#[test]
 fn redefinition_rules_match_go() {
     let funcs = Funcs::builtin();
     let err = Template::parse(
