@@ -67,19 +67,21 @@ fn classify(v: &Value) -> Node<'_> {
         Value::Int(i) => Node::Scalar(i.to_string().into(), Style::Plain),
         Value::Float(f) => {
             // JSON writes integral floats without a fraction; go-yaml reads those as ints.
-            let text = if f.fract() == 0.0 && f.abs() < 1e21 {
-                format!("{}", *f as i128)
-            } else if f.is_nan() {
-                ".nan".into()
-            } else if f.is_infinite() {
-                if *f > 0.0 {
-                    ".inf".into()
+            // go-yaml reads the JSON integer back as int64, else uint64, else float64.
+            let text =
+                if f.fract() == 0.0 && *f >= -9.223372036854776e18 && *f < 1.8446744073709552e19 {
+                    format!("{}", *f as i128)
+                } else if f.is_nan() {
+                    ".nan".into()
+                } else if f.is_infinite() {
+                    if *f > 0.0 {
+                        ".inf".into()
+                    } else {
+                        "-.inf".into()
+                    }
                 } else {
-                    "-.inf".into()
-                }
-            } else {
-                float_g(*f)
-            };
+                    float_g(*f)
+                };
             Node::Scalar(text.into(), Style::Plain)
         }
         Value::String(s) => Node::Scalar(Cow::Borrowed(s), string_style(s)),

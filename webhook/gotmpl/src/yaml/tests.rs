@@ -79,6 +79,11 @@ fn numbers_go_through_json_first() {
         y(json!({"a": 1.5, "b": 1000000.0, "c": 0.00001, "d": -3})),
         "a: 1.5\nb: 1000000\nc: 1e-05\nd: -3\n"
     );
+    // Beyond uint64 the integer JSON wrote reads back as a float.
+    assert_eq!(
+        y(json!({"a": 1e19, "b": 2e19, "c": 1e21})),
+        "a: 10000000000000000000\nb: 2e+19\nc: 1e+21\n"
+    );
 }
 
 #[test]
