@@ -211,9 +211,11 @@ impl<'t> State<'t> {
             _ => Flow::Normal,
         };
         self.vars.truncate(mark);
-        // break/continue end at their range; they never reach an enclosing one.
+        // The else branch belongs to the enclosing range's loop body (Go parses it outside
+        // this range), but Go's walkRange swallows a {{break}} from it; {{continue}} goes on
+        // to the enclosing range.
         Ok(match flow {
-            Flow::Normal => Flow::Normal,
+            Flow::Break => Flow::Normal,
             other => other,
         })
     }

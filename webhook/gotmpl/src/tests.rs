@@ -119,6 +119,12 @@ fn break_and_continue_stop_the_innermost_range() {
         "ac"
     );
     assert!(render_err("{{break}}").contains("{{break}} outside {{range}}"));
+    // A range's else branch is outside that range: {{break}} there needs an outer range.
+    assert!(render_err("{{range .nolist}}{{else}}{{break}}{{end}}").contains("outside {{range}}"));
+    assert_eq!(
+        render("{{range .list}}{{.}}{{range $.nolist}}{{else}}{{continue}}{{end}}!{{end}}"),
+        "abc"
+    );
 }
 
 #[test]
