@@ -442,6 +442,107 @@ fn nested_template_errors_name_the_executing_template() {
     );
 }
 
+/// Cases from golang/go `text/template/exec_test.go` that our data model can express.
+#[test]
+fn go_exec_test_table() {
+    let d = Value::map([
+        ("I", Value::Int(17)),
+        ("X", Value::from("x")),
+        (
+            "SI",
+            Value::list([Value::Int(3), Value::Int(4), Value::Int(5)]),
+        ),
+        ("SIEmpty", Value::list([])),
+        ("MSIone", Value::map([("one", Value::Int(1))])),
+        (
+            "U",
+            Value::structure("*template.U", [("V", Value::from("v"))]),
+        ),
+    ]);
+    let cases = [
+        (
+            "{{if $x := true}}{{with $y := .I}}{{$x}},{{$y}}{{end}}{{end}}",
+            "true,17",
+        ),
+        (
+            "{{if $x := true}}{{with $x := .I}}{{$x}},{{end}}{{$x}}{{end}}",
+            "17,true",
+        ),
+        (
+            "{{if eq 1 3}}1{{else if eq 2 3}}2{{else if eq 3 3}}3{{end}}",
+            "3",
+        ),
+        ("{{with $x := $}}{{$y := $.U.V}}{{$y}}{{end}}", "v"),
+        ("{{($).X}}", "x"),
+        (
+            "{{range $x, $y := .MSIone}}<{{$x}}={{$y}}>{{end}}",
+            "<one=1>",
+        ),
+        (
+            "{{range $x := .SI}}<{{$foo:=$x}}{{$x}}>{{end}}",
+            "<3><4><5>",
+        ),
+        ("{{or .SI \"slice is empty\"}}", "[3 4 5]"),
+        ("{{or .SIEmpty \"slice is empty\"}}", "slice is empty"),
+        (
+            "{{and false 0}} {{and 1 0}} {{and 0 true}} {{and 1 1}}",
+            "false 0 0 1",
+        ),
+        (
+            "{{or 0 0}} {{or 1 0}} {{or 0 true}} {{or 1 1}}",
+            "0 1 true 1",
+        ),
+        (
+            "{{if and true 1 `hi` | not}}TRUE{{else}}FALSE{{end}}",
+            "FALSE",
+        ),
+        ("{{printf `%04x` 127}}", "007f"),
+        ("{{printf `%g` 3.5}}", "3.5"),
+        ("{{printf `%d %s %g` 127 \"hello\" 1.5}}", "127 hello 1.5"),
+        ("{{printf `%T` 0xef}}", "int"),
+        ("{{print (.U).V}}", "v"),
+        (
+            "{{\"http://www.example.org/\"|urlquery}}",
+            "http%3A%2F%2Fwww.example.org%2F",
+        ),
+        ("{{js `It'd be nice.`}}", "It\\'d be nice."),
+        (
+            "{{html \"<script>alert(\\\"XSS\\\");</script>\"}}",
+            "&lt;script&gt;alert(&#34;XSS&#34;);&lt;/script&gt;",
+        ),
+        ("{{with .SI}}{{.}}{{else}}EMPTY{{end}}", "[3 4 5]"),
+        ("{{with .MSIone}}{{.}}{{else}}EMPTY{{end}}", "map[one:1]"),
+        ("{{with 1.5}}{{.}}{{else}}ZERO{{end}}", "1.5"),
+        ("{{\"aaa\"|printf}}", "aaa"),
+        ("{{eq (index `x` 0) 'x'}}", "true"),
+        ("{{index .SI 1}}", "4"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(render_with(text, &d).as_deref(), Ok(want), "{text}");
+    }
+    for text in [
+        "{{nil}}",
+        "{{if nil}}TRUE{{end}}",
+        "{{index .SI 10}}",
+        "{{index .SI `hello`}}",
+        "{{index .SI nil}}",
+        "{{index nil 1}}",
+        "{{len 3}}",
+        "{{3 2}}",
+        "{{$x := 1}}{{$x 2}}",
+        "{{$x := 1}}{{3 | $x}}",
+        "{{(nil).True}}",
+        "{{$x := (1.0)}}{{$x.anything}}",
+        "{{true|printf}}",
+        "{{eq `xy` 1}}",
+        "{{eq 2 2.0}}",
+        "{{lt true true}}",
+        "{{.MSIone.one 1}}",
+    ] {
+        assert!(render_with(text, &d).is_err(), "{text} should fail");
+    }
+}
+
 #[test]
 fn go_builtins_print_and_escape() {
     assert_eq!(render("{{print 1 2 \"a\" 3}}"), "1 2a3");
