@@ -55,20 +55,25 @@ pub fn review(
     if body.is_empty() {
         return Err(BadReview("no body found".into()));
     }
-    let review: Value = match serde_json::from_slice(body) {
+    let mut review: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(err) => return Ok(undecodable(format!("could not decode body: {err}"))),
     };
     let api_version = review
         .get("apiVersion")
         .and_then(Value::as_str)
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_string();
     let kind = review.get("kind").and_then(Value::as_str).unwrap_or("");
     if kind != "AdmissionReview" || (api_version != V1 && api_version != V1BETA1) {
         return Ok(undecodable(format!(
             "could not decode body: expected an AdmissionReview of {V1} or {V1BETA1}, got kind {kind:?} apiVersion {api_version:?}"
         )));
     }
+    let object = review
+        .pointer_mut("/request/object")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
     let Some(request) = review.get("request").filter(|r| r.is_object()) else {
         return Ok(undecodable("AdmissionReview has no request".into()));
     };
@@ -79,7 +84,6 @@ pub fn review(
         .get("dryRun")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let object = request.get("object").unwrap_or(&Value::Null);
     let meta = object.get("metadata");
     let name = match text(meta.and_then(|m| m.get("name"))) {
         n if n.is_empty() => text(meta.and_then(|m| m.get("generateName"))),

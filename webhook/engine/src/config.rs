@@ -187,6 +187,8 @@ pub struct Injector {
     pub mesh: Value,
     /// `.Values` converted for the template engine once, shared by every render.
     pub(crate) values_tmpl: Arc<render::TmplValue>,
+    /// `.MeshConfig` converted once, for every pod whose mesh config is the loaded one.
+    pub(crate) mesh_tmpl: render::TmplValue,
 }
 
 impl Injector {
@@ -255,12 +257,14 @@ impl Injector {
         };
         let mesh = mesh::apply(&mesh::defaults(), &mesh::parse_mapping(&mesh_text)?)?;
         let values_tmpl = Arc::new(render::values_value(&values));
+        let mesh_tmpl = crate::data::mesh_value(&mesh);
         Ok(Injector {
             config,
             templates,
             values,
             mesh,
             values_tmpl,
+            mesh_tmpl,
         })
     }
 

@@ -6,8 +6,6 @@
 use gotmpl::{Shape, Value as T};
 use serde_json::{Value, json};
 
-use crate::gojson::{self, GoType};
-
 /// Everything that goes into one render.
 pub struct Input<'a> {
     /// `.TypeMeta`: the owner's kind and apiVersion.
@@ -20,6 +18,8 @@ pub struct Input<'a> {
     pub pod: &'a Value,
     pub proxy_config: &'a Value,
     pub mesh: &'a Value,
+    /// `mesh` already converted, when the caller has it.
+    pub mesh_value: Option<&'a T>,
     pub values: &'a T,
     pub revision: &'a str,
     pub native_sidecars: bool,
@@ -68,20 +68,19 @@ pub fn build(input: &Input<'_>) -> T {
             }
         }
     }
-    let mut spec = input.pod.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let empty = json!({});
+    let spec = input
+        .pod
+        .get("spec")
+        .filter(|s| s.is_object())
+        .unwrap_or(&empty);
+    let mut spec = T::structure_with(spec, &shape);
     // Go string fields are "" when unset; templates compare and print them.
-    if let Some(s) = spec.as_object_mut() {
+    if let T::Struct(s) = &mut spec {
+        let s = std::sync::Arc::make_mut(s);
         for field in ["serviceAccountName", "nodeName", "hostname", "subdomain"] {
-            s.entry(field).or_insert_with(|| json!(""));
-        }
-    }
-    // Ports print through structToJSON in Go's field order.
-    for field in ["containers", "initContainers"] {
-        if let Some(list) = spec.get_mut(field).and_then(Value::as_array_mut) {
-            for c in list.iter_mut() {
-                if let Some(ports) = c.get_mut("ports") {
-                    *ports = gojson::order(ports, GoType::ContainerPort);
-                }
+            if !s.fields.iter().any(|(k, _)| &**k == field) {
+                s.fields.push((field.into(), T::string("")));
             }
         }
     }
@@ -109,9 +108,15 @@ pub fn build(input: &Input<'_>) -> T {
                 ),
             ),
             ("ObjectMeta", T::structure_with(&meta, &shape)),
-            ("Spec", T::structure_with(&spec, &shape)),
+            ("Spec", spec),
             ("ProxyConfig", proxy_config_value(input.proxy_config)),
-            ("MeshConfig", mesh_value(input.mesh)),
+            (
+                "MeshConfig",
+                input
+                    .mesh_value
+                    .cloned()
+                    .unwrap_or_else(|| mesh_value(input.mesh)),
+            ),
             ("Values", input.values.clone()),
             ("Revision", T::string(input.revision)),
             ("NativeSidecars", T::Bool(input.native_sidecars)),

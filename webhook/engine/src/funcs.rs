@@ -167,6 +167,11 @@ pub fn register(funcs: &mut Funcs) {
         if v.is_nil() {
             return Ok(Value::string("{}"));
         }
+        // Ports (the one struct Istio's templates print) in corev1.ContainerPort field order.
+        if v.get("containerPort").is_some() {
+            let ordered = crate::gojson::order(&v.to_json(), crate::gojson::GoType::ContainerPort);
+            return Ok(Value::string(ordered.to_string()));
+        }
         Ok(Value::string(gotmpl::json::encode(v, true)))
     });
     funcs.insert("protoToJSON", |a| {

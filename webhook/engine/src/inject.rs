@@ -74,13 +74,13 @@ const NATIVE_ANNOTATION: &str = "sidecar.istio.io/nativeSidecar";
 /// Injects (or skips) one pod. `namespace` is the request's namespace, used when the pod has
 /// none.
 pub fn inject(
-    pod: &Value,
+    pod: Value,
     namespace: &str,
     injector: &Injector,
     env: &Environment,
     mode: &Mode,
 ) -> Result<Outcome, InjectError> {
-    let mut pod = pod.clone();
+    let mut pod = pod;
     let meta = prepare(&mut pod, namespace)?;
     let ns = meta
         .get("namespace")
@@ -207,6 +207,8 @@ pub fn inject(
         pod: &stripped,
         proxy_config: &proxy_config,
         mesh: &mesh_config,
+        // The webhook's mesh config never changes per pod: use the one converted at load.
+        mesh_value: (mesh_config == injector.mesh).then_some(&injector.mesh_tmpl),
         values: &injector.values_tmpl,
         revision: &env.revision,
         native_sidecars: native,

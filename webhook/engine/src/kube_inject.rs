@@ -161,7 +161,7 @@ fn inject_object(
     } else {
         format!("{}/{}", owner.namespace, name)
     };
-    match inject::inject(&pod, "", injector, env, &Mode::KubeInject { owner }) {
+    match inject::inject(pod, "", injector, env, &Mode::KubeInject { owner }) {
         Ok(Outcome::Skipped(reason)) => {
             let why = match reason {
                 SkipReason::HostNetwork => "has host networking enabled",

@@ -34,6 +34,7 @@ pub mod patch;
 pub mod quantity;
 pub mod render;
 pub mod validate;
+pub mod yaml;
 
 pub use config::{ConfigError, ConfigSources, Environment, Injector, NativeSidecars, Platform};
 pub use decide::{Decision, SkipReason};

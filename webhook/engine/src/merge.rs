@@ -71,6 +71,24 @@ fn kind(v: &Value) -> &'static str {
 
 const DIRECTIVE: &str = "$patch";
 
+/// Where the merge is, spelled out only for error messages.
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Item(&'a Path<'a>, Option<&'a Value>),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Key(parent, key) => format!("{}/{key}", parent.render()),
+            Path::Item(parent, Some(key)) => format!("{}/{key}", parent.render()),
+            Path::Item(parent, None) => format!("{}/-", parent.render()),
+        }
+    }
+}
+
 /// Merges `patch` (a partial Pod) onto `original` (a Pod).
 pub fn merge_pod(original: &Value, patch: &Value) -> Result<Value, MergeError> {
     let mut out = original.clone();
@@ -94,7 +112,7 @@ pub fn merge_into(target: &mut Value, patch: &Value) -> Result<(), MergeError> {
                     found: "a mapping",
                 });
             };
-            if merge_map(o, p, Ty::Pod, "")?.is_none() {
+            if merge_map(o, p, Ty::Pod, &Path::Root)?.is_none() {
                 *target = Value::Object(Map::new());
             }
             Ok(())
@@ -112,7 +130,7 @@ fn merge_map(
     target: &mut Map<String, Value>,
     patch: &Map<String, Value>,
     ty: Ty,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<Option<()>, MergeError> {
     match patch.get(DIRECTIVE).map(|d| d.as_str().unwrap_or("")) {
         None | Some("merge") => {}
@@ -127,7 +145,7 @@ fn merge_map(
         Some("delete") => return Ok(None),
         Some(other) => {
             return Err(MergeError::Directive {
-                path: path.to_string(),
+                path: path.render(),
                 value: other.to_string(),
             });
         }
@@ -140,7 +158,7 @@ fn merge_map(
             target.remove(key);
             continue;
         }
-        let child_path = || format!("{path}/{key}");
+        let child_path = || Path::Key(path, key);
         match (target.get_mut(key), pv) {
             (Some(Value::Object(tm)), Value::Object(pm)) => {
                 if merge_map(tm, pm, field_ty(ty, key), &child_path())?.is_none() {
@@ -153,21 +171,10 @@ fn merge_map(
                 }
                 None => *ta = replace_list(pa),
             },
-            (_, Value::Object(pm)) => {
-                let mut fresh = Map::new();
-                if merge_map(&mut fresh, pm, field_ty(ty, key), &child_path())?.is_some() {
-                    target.insert(key.clone(), Value::Object(fresh));
+            (_, Value::Object(_) | Value::Array(_)) => {
+                if let Some(v) = fresh(pv) {
+                    target.insert(key.clone(), v);
                 }
-            }
-            (_, Value::Array(pa)) => {
-                let mut merged = Vec::new();
-                match list_strategy(ty, key) {
-                    Some((merge_key, item_ty)) => {
-                        merge_list(&mut merged, pa, merge_key, item_ty, &child_path())?
-                    }
-                    None => merged = replace_list(pa),
-                }
-                target.insert(key.clone(), Value::Array(merged));
             }
             (_, scalar) => {
                 target.insert(key.clone(), scalar.clone());
@@ -189,6 +196,32 @@ fn replace_list(patch: &[Value]) -> Vec<Value> {
 fn is_directive_item(v: &Value, which: &str) -> bool {
     v.as_object()
         .is_some_and(|m| m.len() == 1 && m.get(DIRECTIVE).and_then(Value::as_str) == Some(which))
+}
+
+/// A patch value inserted where the target has nothing: a copy with the directives applied to
+/// nothing (`$patch: delete` drops, markers and `$` keys vanish).
+fn fresh(v: &Value) -> Option<Value> {
+    match v {
+        Value::Object(m) => {
+            if m.get(DIRECTIVE).and_then(Value::as_str) == Some("delete") {
+                return None;
+            }
+            Some(Value::Object(
+                m.iter()
+                    .filter(|(k, _)| !k.starts_with('$'))
+                    .filter_map(|(k, v)| fresh(v).map(|v| (k.clone(), v)))
+                    .collect(),
+            ))
+        }
+        Value::Array(a) => Some(Value::Array(
+            a.iter()
+                .filter(|v| !is_directive_item(v, "replace"))
+                .filter_map(fresh)
+                .collect(),
+        )),
+        Value::Null => None,
+        other => Some(other.clone()),
+    }
 }
 
 /// Removes `$patch` keys from a value that is being inserted as-is.
@@ -215,7 +248,7 @@ fn merge_list(
     patch: &[Value],
     merge_key: Option<&str>,
     item_ty: Ty,
-    path: &str,
+    path: &Path<'_>,
 ) -> Result<(), MergeError> {
     if patch.iter().any(|v| is_directive_item(v, "replace")) {
         *target = replace_list(patch);
@@ -248,7 +281,7 @@ fn merge_list(
             }
             continue;
         }
-        let child_path = || format!("{path}/{}", key.map(Value::to_string).unwrap_or_default());
+        let child_path = || Path::Item(path, key);
         match (idx, item) {
             (Some(i), Value::Object(pm)) => {
                 let slot = original[i].as_mut().expect("originals stay until the end");
@@ -267,10 +300,9 @@ fn merge_list(
                     right.push((Some(i), None));
                 }
             }
-            (None, Value::Object(pm)) => {
-                let mut fresh = Map::new();
-                if merge_map(&mut fresh, pm, item_ty, &child_path())?.is_some() {
-                    right.push((None, Some(Value::Object(fresh))));
+            (None, Value::Object(_)) => {
+                if let Some(v) = fresh(item) {
+                    right.push((None, Some(v)));
                 }
             }
             (_, other) => right.push((None, Some(other.clone()))),

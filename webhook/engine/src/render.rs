@@ -69,7 +69,7 @@ impl Template {
         let mut pod: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_yaml_ng::from_str(&text).map_err(RenderError::Yaml)?
+            read_yaml(&text)?
         };
         if pod.is_null() {
             pod = Value::Object(Map::new());
@@ -79,6 +79,24 @@ impl Template {
         }
         typed(&mut pod, Ctx::Pod);
         Ok(pod)
+    }
+}
+
+/// Reads rendered YAML: the fast subset reader when it can, `serde_yaml_ng` otherwise. Debug
+/// builds check the two agree, so every test run is also a differential test of the fast path.
+fn read_yaml(text: &str) -> Result<Value, RenderError> {
+    match crate::yaml::parse(text) {
+        Some(v) => {
+            #[cfg(debug_assertions)]
+            {
+                let full: Result<Value, _> = serde_yaml_ng::from_str(text);
+                if let Ok(full) = full {
+                    assert_eq!(v, full, "fast YAML reader disagrees on:\n{text}");
+                }
+            }
+            Ok(v)
+        }
+        None => serde_yaml_ng::from_str(text).map_err(RenderError::Yaml),
     }
 }
 
@@ -183,6 +201,7 @@ mod tests {
             pod,
             proxy_config,
             mesh: &mesh,
+            mesh_value: None,
             values: &values,
             revision: "",
             native_sidecars: false,
