@@ -294,17 +294,31 @@ fn quote_char(out: &mut String, c: char, delim: char) {
 }
 
 /// An approximation of Go's `strconv.IsPrint` for the characters we meet.
-fn is_printable(c: char) -> bool {
+pub(crate) fn is_printable(c: char) -> bool {
+    if c.is_ascii() {
+        return !c.is_ascii_control();
+    }
     let u = c as u32;
+    // Not printable in Go: controls, format characters (Cf), separators other than the
+    // ASCII space (Zs, Zl, Zp), private use and noncharacters.
     !(c.is_control()
-        || (0x80..0xa0).contains(&u)
-        || u == 0xad
+        || matches!(
+            u,
+            0xa0 | 0xad | 0x61c | 0x6dd | 0x70f | 0x1680 | 0x180e | 0x202f | 0x205f
+        )
+        || matches!(u, 0x3000 | 0xfeff | 0x110bd | 0xe0001)
+        || (0x600..=0x605).contains(&u)
+        || (0x2000..=0x200f).contains(&u)
         || (0x2028..=0x202e).contains(&u)
         || (0x2060..=0x206f).contains(&u)
-        || u == 0xfeff
         || (0xfff9..=0xfffb).contains(&u)
         || (0xe000..=0xf8ff).contains(&u)
-        || (0xd800..=0xdfff).contains(&u))
+        || (0xfdd0..=0xfdef).contains(&u)
+        || (u & 0xfffe) == 0xfffe
+        || (0x1bca0..=0x1bca3).contains(&u)
+        || (0x1d173..=0x1d17a).contains(&u)
+        || (0xe0020..=0xe007f).contains(&u)
+        || u >= 0xf0000)
 }
 
 /// Go's `%q` of a rune: `'a'`.
@@ -734,5 +748,6 @@ mod tests {
         assert_eq!(quote("a\tb\\c\u{1}"), r#""a\tb\\c\x01""#);
         assert_eq!(quote("héllo"), "\"héllo\"");
         assert_eq!(quote("\u{2028}"), r#""\u2028""#);
+        assert_eq!(quote("a\u{a0}b\u{200d}c✓"), r#""a\u00a0b\u200dc✓""#);
     }
 }

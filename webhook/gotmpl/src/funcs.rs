@@ -437,13 +437,7 @@ pub(crate) fn js_escape(s: &str) -> String {
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if c.is_control()
-                || ('\u{fdd0}'..='\u{fdef}').contains(&c)
-                || c == '\u{fffe}'
-                || c == '\u{ffff}' =>
-            {
-                out.push_str(&format!("\\u{:04X}", c as u32))
-            }
+            c if !format::is_printable(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
             c => out.push(c),
         }
     }
