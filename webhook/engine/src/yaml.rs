@@ -212,7 +212,12 @@ impl<'a> Parser<'a> {
         let mut body: Vec<&str> = Vec::new();
         while let Some(line) = self.lines.get(self.pos) {
             if line.text.is_empty() {
-                body.push("");
+                // Spaces past the block's indentation are content, even on a blank line.
+                match block_indent {
+                    Some(bi) if line.raw.len() > bi => body.push(&line.raw[bi..]),
+                    None if line.raw.len() > parent_indent + 1 => return None,
+                    _ => body.push(""),
+                }
                 self.pos += 1;
                 continue;
             }
@@ -604,6 +609,20 @@ mod tests {
             "---\na: 1\n",
         ] {
             assert!(parse(text).is_none(), "{text}");
+        }
+    }
+
+    /// No input makes the reader panic, and whatever it accepts it reads like serde_yaml_ng.
+    #[test]
+    fn every_prefix_is_read_safely() {
+        let text = "metadata:\n  annotations: {\n    a: \"b\",\n  }\nspec:\n  containers:\n  - name: c\n    args: [\"-x\", '']\n    env:\n    - name: A\n      value: |-\n        line one\n          indented\n    ports:\n    - containerPort: 80\n";
+        for end in 0..=text.len() {
+            let prefix = &text[..end];
+            if let Some(fast) = parse(prefix)
+                && let Ok(full) = serde_yaml_ng::from_str::<Value>(prefix)
+            {
+                assert_eq!(fast, full, "{prefix:?}");
+            }
         }
     }
 }

@@ -133,3 +133,34 @@ fn url_path_parameters_become_env_vars() {
     assert_eq!(legacy["ISTIO_META_NETWORK"], "");
     assert!(path_envs("").is_empty());
 }
+
+/// Istio's benchmark shape: inserting the sidecar next to a container with 2000 env vars must
+/// give a patch of a few KB (targeted operations), and applying it gives the injected pod.
+#[test]
+fn a_pod_with_2000_env_vars_gets_a_small_patch() {
+    let env: Vec<Value> = (0..2000)
+        .map(|i| json!({"name": format!("VAR_{i}"), "value": format!("value-{i}")}))
+        .collect();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big", "namespace": "bar"},
+                     "spec": {"containers": [{"name": "app", "image": "app", "env": env}]}});
+    let injector = Injector::builtin().unwrap();
+    let answer = review(
+        &review_body(V1, pod.clone()),
+        &injector,
+        &Environment::default(),
+        "",
+    )
+    .unwrap();
+    assert_eq!(answer.verdict, Verdict::Injected);
+    let rsp = response_of(&answer.body).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(rsp["patch"].as_str().unwrap())
+        .unwrap();
+    assert!(bytes.len() < 16 * 1024, "patch is {} bytes", bytes.len());
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    let mut patched = pod.clone();
+    json_patch::patch(&mut patched, &patch).unwrap();
+    let containers = patched["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers[0]["env"].as_array().unwrap().len(), 2000);
+    assert_eq!(containers[1]["name"], "istio-proxy");
+}
