@@ -31,8 +31,22 @@ impl HostFacts for Pod {
 
 /// The arguments Istio's injector gives `istio-init` for a plain pod.
 const DEFAULT_ARGS: [&str; 16] = [
-    "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "", "-b", "*",
-    "-d", "15090,15021,15020",
+    "-p",
+    "15001",
+    "-z",
+    "15006",
+    "-u",
+    "1337",
+    "-m",
+    "REDIRECT",
+    "-i",
+    "*",
+    "-x",
+    "",
+    "-b",
+    "*",
+    "-d",
+    "15090,15021,15020",
 ];
 
 fn config(args: &[String]) -> CaptureConfig {
@@ -47,6 +61,8 @@ fn with(flag: &str, value: String) -> Vec<String> {
     let mut args: Vec<String> = DEFAULT_ARGS.iter().map(|s| s.to_string()).collect();
     match args.iter().position(|a| a == flag) {
         Some(i) => args[i + 1] = value,
+        // Boolean long flags take their value only as `--flag=value`.
+        None if flag.starts_with("--") => args.push(format!("{flag}={value}")),
         None => args.extend([flag.to_string(), value]),
     }
     args

@@ -179,10 +179,7 @@ fn bench_load(c: &mut Criterion) {
         Ok(_) => {
             g.bench_function("builtin", |b| b.iter(Injector::builtin));
         }
-        Err(e) => eprintln!(
-            "skipping load/builtin: {}",
-            injector_engine::chain(&e)
-        ),
+        Err(e) => eprintln!("skipping load/builtin: {}", injector_engine::chain(&e)),
     }
     if let Some(sources) = istio_config_dir().and_then(|d| istio_sources(&d)) {
         match Injector::load(&sources) {

@@ -96,6 +96,10 @@ pub struct ServeArgs {
     pub shutdown_delay: Duration,
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Benchmarks only: answer every review `allowed: true` without running the engine, so
+    /// bench/run.sh measures the ceiling of this same TLS and HTTP stack.
+    #[arg(long, hide = true)]
+    pub bench_null: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -158,6 +162,8 @@ pub struct Shared {
     environment: Environment,
     metrics: Metrics,
     draining: AtomicBool,
+    /// `--bench-null`: skip the engine (see `routes::null_answer`).
+    null_webhook: AtomicBool,
 }
 
 impl Shared {
@@ -207,6 +213,7 @@ impl Options {
             shutdown_timeout,
             shutdown_delay,
             config,
+            bench_null: _,
         } = args;
         let tls = match (tls_dir, tls_cert, tls_key) {
             (Some(dir), None, None) => CertFiles {
@@ -242,6 +249,7 @@ impl Options {
 
 /// The `serve` subcommand: start, wait for SIGTERM/SIGINT, drain, exit.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let bench_null = args.bench_null;
     let options = Options::from_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -250,6 +258,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let mut signals = shutdown::Signals::listen().context("cannot listen for signals")?;
         let running = start(options).await?;
+        if bench_null {
+            warn!("--bench-null: answering every review allowed without injecting");
+            running.shared.null_webhook.store(true, Relaxed);
+        }
         let signal = signals.recv().await;
         info!(signal, "shutting down: draining in-flight reviews");
         running
@@ -292,6 +304,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         environment,
         metrics,
         draining: AtomicBool::new(false),
+        null_webhook: AtomicBool::new(false),
     });
     let handle = axum_server::Handle::new();
     let (https_addr, https) = serve_https(listen, &live, &shared, handle.clone())?;

@@ -145,6 +145,9 @@ async fn answer(
     if body.is_empty() {
         return Err(Refused::NoBody);
     }
+    if shared.null_webhook.load(Relaxed) {
+        return Ok(null_answer());
+    }
     debug!(request = %String::from_utf8_lossy(&body), "admission review received");
 
     let injector = shared.injector();
@@ -166,6 +169,20 @@ async fn answer(
         }));
     }
     Ok(answer)
+}
+
+/// The benchmark baseline: a fixed `allowed: true` review, no parsing and no engine, logged
+/// and counted like any other answer so only the engine's work differs.
+fn null_answer() -> Answer {
+    const BODY: &[u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}"#;
+    Answer {
+        body: BODY.to_vec(),
+        uid: String::new(),
+        namespace: String::new(),
+        name: String::new(),
+        dry_run: false,
+        verdict: Verdict::Skipped("bench-null".into()),
+    }
 }
 
 async fn read_limited(body: Body) -> Result<Bytes, Refused> {

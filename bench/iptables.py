@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""mesh-init against its floor and the naive approach, in fresh network namespaces (root).
+
+Three ways to install the same rules, each run as `unshare -n …` so every run starts from an
+empty namespace, timed by hyperfine:
+  mesh-init   the release binary with the arguments Istio's injector gives istio-init
+  floor       one bare `iptables-restore --noflush` of the very rules mesh-init applies (taken
+              from its own --dry-run record)
+  naive       one `iptables` process per rule (what Istio's istio-iptables did before it used
+              iptables-restore)
+Then the same three as the number of excluded inbound ports (-d) and excluded CIDRs (-x) grows.
+Also counts the processes mesh-init starts (strace), which is what bounds it above the floor.
+
+Writes one JSON document (--out); bench/report.py turns it into BENCHMARKS.md.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+DEFAULT_ARGS = ["-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*",
+                "-x", "", "-b", "*", "-d", "15090,15021,15020"]
+# A fresh namespace has only loopback, so the address family is given rather than detected.
+NETNS_ARGS = ["--host-ipv6=false"]
+
+
+def with_flag(flag, value):
+    args = list(DEFAULT_ARGS)
+    i = args.index(flag)
+    args[i + 1] = value
+    return args
+
+
+def ports(n):
+    return ",".join(str(20000 + i) for i in range(n))
+
+
+def cidrs(n):
+    return ",".join(f"10.{100 + i // 256}.{i % 256}.0/24" for i in range(n))
+
+
+def restore_text(binary, args):
+    """The IPv4 `iptables-restore` input from mesh-init's own dry-run record: the table blocks
+    (`* table` … `COMMIT`) of the first restore."""
+    out = subprocess.run([binary, "--dry-run", *args, *NETNS_ARGS], capture_output=True,
+                         text=True, check=True).stdout
+    blocks, current, done = [], None, False
+    for line in out.splitlines():
+        if done:
+            break
+        if current is None:
+            if line.startswith("* "):
+                current = [line]
+            elif blocks:
+                done = True
+            continue
+        current.append(line)
+        if line == "COMMIT":
+            blocks.append("\n".join(current))
+            current = None
+    if not blocks:
+        raise RuntimeError(f"no restore input in mesh-init's dry run:\n{out}")
+    return "\n".join(blocks) + "\n"
+
+
+def naive_script(text):
+    """One `iptables` invocation per line of the restore input."""
+    lines, table = ["set -e"], None
+    for line in text.splitlines():
+        if line.startswith("* "):
+            table = line[2:].strip()
+        elif line.startswith(("-N ", "-A ", "-I ")):
+            lines.append(f"iptables -t {table} {line}")
+    return "\n".join(lines) + "\n", len(lines) - 1
+
+
+def hyperfine(commands, runs, warmup, out_json):
+    cmd = ["hyperfine", "-N", "--style", "basic", "--warmup", str(warmup), "--runs", str(runs),
+           "--export-json", out_json]
+    for name, command in commands:
+        cmd += ["-n", name, command]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(out_json) as f:
+        data = json.load(f)
+    return {r["command"]: {"mean_ms": r["mean"] * 1e3, "stddev_ms": r["stddev"] * 1e3,
+                           "median_ms": r["median"] * 1e3, "min_ms": r["min"] * 1e3,
+                           "runs": len(r["times"])}
+            for r in data["results"]}, " ".join(shlex.quote(c) for c in cmd)
+
+
+def net(results, name):
+    """Mean time without the namespace creation, floored at 0.1 ms against noise."""
+    return max(0.1, results[name]["mean_ms"] - results["netns"]["mean_ms"])
+
+
+def compare(binary, args, work, tag, runs, naive_runs):
+    text = restore_text(binary, args)
+    rules = os.path.join(work, f"{tag}.rules")
+    with open(rules, "w") as f:
+        f.write(text)
+    script, rule_count = naive_script(text)
+    naive = os.path.join(work, f"{tag}.sh")
+    with open(naive, "w") as f:
+        f.write(script)
+    mesh_init = "unshare -n " + " ".join(shlex.quote(a) for a in [binary, *args, *NETNS_ARGS])
+    floor = f"unshare -n iptables-restore --noflush {shlex.quote(rules)}"
+    # What creating the namespace alone costs; subtracted for the net ratio.
+    netns = "unshare -n true"
+    results, command = hyperfine(
+        [("mesh-init", mesh_init), ("floor", floor), ("netns", netns)], runs, 3,
+        os.path.join(work, f"{tag}.json"))
+    naive_results, naive_command = hyperfine(
+        [("naive", "unshare -n sh " + shlex.quote(naive))], naive_runs, 1,
+        os.path.join(work, f"{tag}-naive.json"))
+    results.update(naive_results)
+    return {
+        "tag": tag,
+        "args": args,
+        "rules": rule_count,
+        "mesh_init": results["mesh-init"],
+        "floor": results["floor"],
+        "naive": results["naive"],
+        "netns": results["netns"],
+        "vs_floor": results["mesh-init"]["mean_ms"] / results["floor"]["mean_ms"],
+        "vs_floor_net": net(results, "mesh-init") / net(results, "floor"),
+        "naive_vs_mesh_init": results["naive"]["mean_ms"] / results["mesh-init"]["mean_ms"],
+        "commands": {"mesh-init": mesh_init, "floor": floor, "netns": netns,
+                     "naive": "unshare -n sh " + naive},
+        "hyperfine": command,
+        "hyperfine_naive": naive_command,
+    }
+
+
+def spawned(binary, args, work):
+    """The programs mesh-init runs for one install (execve calls of its children)."""
+    trace = os.path.join(work, "strace.txt")
+    subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace,
+                    "unshare", "-n", binary, *args, *NETNS_ARGS],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    programs = []
+    with open(trace) as f:
+        for line in f:
+            if "execve(" in line and "= 0" in line.rsplit("execve(", 1)[1]:
+                programs.append(line.split("execve(", 1)[1].split(",", 1)[0].strip('"'))
+    # The first two are unshare itself and mesh-init.
+    return programs[2:]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", required=True, help="the release mesh-init binary")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--runs", type=int, default=30)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("needs root (network namespaces, iptables)")
+    for tool in ("hyperfine", "iptables-restore", "unshare"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found")
+
+    work = tempfile.mkdtemp(prefix="mesh-init-bench-")
+    result = {"iptables_version": subprocess.run(["iptables", "--version"], capture_output=True,
+                                                 text=True).stdout.strip()}
+    result["default"] = compare(args.bin, DEFAULT_ARGS, work, "default", args.runs, args.runs)
+    print(f"default: mesh-init {result['default']['mesh_init']['mean_ms']:.2f} ms, floor "
+          f"{result['default']['floor']['mean_ms']:.2f} ms, naive "
+          f"{result['default']['naive']['mean_ms']:.2f} ms", file=sys.stderr)
+    scale = []
+    for flag, name, make in (("-d", "exclude_inbound_ports", ports),
+                             ("-x", "exclude_cidrs", cidrs)):
+        for n in (10, 100, 1000):
+            point = compare(args.bin, with_flag(flag, make(n)), work, f"{name}-{n}",
+                            max(5, args.runs // 3), 3 if n >= 1000 else 5)
+            point["list"], point["n"] = name, n
+            point["args"] = [a if len(a) < 80 else f"<{n} items>" for a in point["args"]]
+            scale.append(point)
+            print(f"{name} {n}: mesh-init {point['mesh_init']['mean_ms']:.2f} ms, floor "
+                  f"{point['floor']['mean_ms']:.2f} ms, naive {point['naive']['mean_ms']:.1f} ms",
+                  file=sys.stderr)
+    result["scale"] = scale
+    if shutil.which("strace"):
+        result["spawned"] = spawned(args.bin, DEFAULT_ARGS, work)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
