@@ -109,7 +109,8 @@ fn bench_default(c: &mut Criterion) {
 /// One curve per list flag: excluded inbound ports (-d), included inbound ports (-b),
 /// excluded outbound ports (-o), excluded CIDRs (-x), included CIDRs (-i).
 fn bench_scale(c: &mut Criterion) {
-    let curves: [(&str, &str, fn(usize) -> String); 5] = [
+    type List = fn(usize) -> String;
+    let curves: [(&str, &str, List); 5] = [
         ("scale_exclude_inbound_ports", "-d", ports),
         ("scale_include_inbound_ports", "-b", ports),
         ("scale_exclude_outbound_ports", "-o", ports),
