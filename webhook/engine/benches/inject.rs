@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use injector_engine::inject::{self, Mode, Outcome, Owner};
 use injector_engine::{ConfigSources, Environment, Injector, admission, kube_inject, patch};
 use serde_json::Value;
@@ -44,7 +44,7 @@ fn deployment_owner() -> Owner {
 fn injector() -> Result<Injector, String> {
     let injector = Injector::builtin().map_err(|e| injector_engine::chain(&e))?;
     match inject::inject(
-        &minimal_pod(),
+        minimal_pod(),
         NAMESPACE,
         &injector,
         &Environment::default(),
@@ -58,7 +58,13 @@ fn injector() -> Result<Injector, String> {
 
 /// The injected pod, for re-injection and patch benchmarks.
 fn injected(injector: &Injector, p: &Value) -> (Value, Value) {
-    match inject::inject(p, NAMESPACE, injector, &Environment::default(), &webhook()) {
+    match inject::inject(
+        p.clone(),
+        NAMESPACE,
+        injector,
+        &Environment::default(),
+        &webhook(),
+    ) {
         Ok(Outcome::Injected { original, injected }) => (original, injected),
         other => panic!("bench pod not injected: {other:?}"),
     }
@@ -120,19 +126,31 @@ fn bench_shapes(c: &mut Criterion) {
         ("containers_10_probes", &ten),
     ] {
         g.bench_function(name, |b| {
-            b.iter(|| inject::inject(black_box(p), NAMESPACE, &injector, &env, &webhook()))
+            b.iter_batched(
+                || p.clone(),
+                |p| inject::inject(black_box(p), NAMESPACE, &injector, &env, &webhook()),
+                BatchSize::SmallInput,
+            )
         });
     }
     // The webhook sees an injected pod again (e.g. a re-created pod object): Istio skips it.
     g.bench_function("reinject_webhook_skip", |b| {
-        b.iter(|| inject::inject(black_box(&already), NAMESPACE, &injector, &env, &webhook()))
+        b.iter_batched(
+            || already.clone(),
+            |p| inject::inject(black_box(p), NAMESPACE, &injector, &env, &webhook()),
+            BatchSize::SmallInput,
+        )
     });
     // `kube-inject` of an injected pod strips the old sidecar and injects again.
     let kube = Mode::KubeInject {
         owner: deployment_owner(),
     };
     g.bench_function("reinject_kube_inject", |b| {
-        b.iter(|| inject::inject(black_box(&already), NAMESPACE, &injector, &env, &kube))
+        b.iter_batched(
+            || already.clone(),
+            |p| inject::inject(black_box(p), NAMESPACE, &injector, &env, &kube),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 

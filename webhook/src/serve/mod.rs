@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use axum_server::tls_rustls::RustlsConfig;
 use injector_engine::{ConfigError, ConfigSources, Environment, Injector};
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config_args::ConfigArgs;
 use metrics::{Metrics, Reload};
