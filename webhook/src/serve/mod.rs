@@ -417,11 +417,15 @@ impl ConfigFiles {
     fn sources(&self, contents: Vec<Vec<u8>>) -> Result<ConfigSources, StartError> {
         let mut contents = contents.into_iter();
         let mut next = |path: &Option<PathBuf>| -> Result<Option<String>, StartError> {
-            match (path, contents.next()) {
-                (Some(_), Some(bytes)) => String::from_utf8(bytes)
+            // Only a configured part has contents: an unset one must not take the next file's.
+            if path.is_none() {
+                return Ok(None);
+            }
+            match contents.next() {
+                Some(bytes) => String::from_utf8(bytes)
                     .map(Some)
                     .map_err(StartError::ConfigEncoding),
-                _ => Ok(None),
+                None => Ok(None),
             }
         };
         Ok(ConfigSources {
