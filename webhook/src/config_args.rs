@@ -28,7 +28,8 @@ pub struct ConfigArgs {
         value_name = "MODE"
     )]
     pub native_sidecars: String,
-    /// Kubelet versions of the cluster's nodes (`v1.34.0`), for `--native-sidecars auto`. Repeat or
+    /// Kubelet versions of the cluster's nodes (`v1.34.0`, or `node-1=v1.34.0` so a pod already
+    /// bound to that node is decided by it alone), for `--native-sidecars auto`. Repeat or
     /// separate with commas.
     #[arg(
         long = "kubelet-version",

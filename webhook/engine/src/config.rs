@@ -52,7 +52,8 @@ pub enum NativeSidecars {
     Enabled,
     Disabled,
     /// Native only when every node's kubelet is at least v1.33; the versions are as the nodes
-    /// report them (`v1.34.0`). No known nodes means not native.
+    /// report them (`v1.34.0`), optionally named (`node-1=v1.34.0`) so that a pod already
+    /// scheduled to a known node is decided by that node alone. No known nodes means not native.
     Auto {
         kubelet_versions: Vec<String>,
     },
@@ -69,14 +70,29 @@ impl Default for NativeSidecars {
 impl NativeSidecars {
     /// The cluster-wide decision (`DetectNativeSidecar`); the pod annotation may still override.
     pub fn enabled(&self) -> bool {
+        self.enabled_for(None)
+    }
+
+    /// The decision for a pod bound to `node` (its `spec.nodeName`), when that node is known.
+    pub fn enabled_for(&self, node: Option<&str>) -> bool {
         match self {
             NativeSidecars::Enabled => true,
             NativeSidecars::Disabled => false,
             NativeSidecars::Auto { kubelet_versions } => {
-                !kubelet_versions.is_empty()
-                    && kubelet_versions
-                        .iter()
-                        .all(|v| kubelet_minor(v).is_some_and(|m| m >= 33))
+                let parsed: Vec<(Option<&str>, &str)> = kubelet_versions
+                    .iter()
+                    .map(|v| match v.split_once('=') {
+                        Some((name, version)) => (Some(name.trim()), version),
+                        None => (None, v.as_str()),
+                    })
+                    .collect();
+                let supported = |v: &str| kubelet_minor(v).is_some_and(|m| m >= 33);
+                if let Some(node) = node.filter(|n| !n.is_empty())
+                    && let Some((_, version)) = parsed.iter().find(|(n, _)| *n == Some(node))
+                {
+                    return supported(version);
+                }
+                !parsed.is_empty() && parsed.iter().all(|(_, v)| supported(v))
             }
         }
     }
@@ -293,6 +309,11 @@ mod tests {
         assert!(!auto(&["garbage"]).enabled());
         assert!(!auto(&[]).enabled());
         assert!(NativeSidecars::Enabled.enabled());
+        let named = auto(&["node-1=v1.34.0", "node-2=v1.28.0"]);
+        assert!(named.enabled_for(Some("node-1")));
+        assert!(!named.enabled_for(Some("node-2")));
+        assert!(!named.enabled_for(Some("elsewhere")));
+        assert!(!named.enabled());
     }
 
     #[test]

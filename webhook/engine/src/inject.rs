@@ -175,7 +175,8 @@ pub fn inject(
     } else {
         (1337, 1337)
     };
-    let native = env.native_sidecars.enabled();
+    let node_name = pod.pointer("/spec/nodeName").and_then(Value::as_str);
+    let native = env.native_sidecars.enabled_for(node_name);
 
     validate::annotations(&annotations)?;
 

@@ -61,9 +61,8 @@ pub fn inject_stream(
         };
         match inject_object(&doc, injector, env, &mut out.warnings) {
             Ok(Some(updated)) => {
-                let yaml = serde_yaml_ng::to_string(&updated).map_err(|e| {
-                    KubeInjectError(format!("{}: cannot write YAML: {e}", describe(&doc)))
-                })?;
+                // Written the way `istioctl kube-inject` writes (sigs.k8s.io/yaml: sorted keys).
+                let yaml = gotmpl::yaml::encode(&gotmpl::Value::from_json(&updated));
                 out.yaml.push_str(&yaml);
             }
             Ok(None) => {
