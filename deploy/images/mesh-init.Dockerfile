@@ -12,7 +12,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p mesh-init --bin mesh-init \
+    CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --release --locked -p mesh-init --bin mesh-init \
     && install -D -m 0755 target/release/mesh-init /out/mesh-init
 
 FROM docker.io/library/debian:bookworm-slim

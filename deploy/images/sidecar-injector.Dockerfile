@@ -11,7 +11,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p sidecar-injector --bin sidecar-injector \
+    CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --release --locked -p sidecar-injector --bin sidecar-injector \
     && install -D -m 0755 target/release/sidecar-injector /out/sidecar-injector
 
 # distroless/static: CA certificates, /etc/passwd with `nonroot`, tzdata; no shell, no libc.

@@ -52,13 +52,14 @@ apply_patch() { # DOC_FILE PATCH_FILE
       else error("unsupported op \($op.op)") end)' "$1"
 }
 
-for tool in cargo curl jq; do
+CARGO=${CARGO:-cargo}
+for tool in "$CARGO" curl jq; do
   command -v "$tool" >/dev/null || { echo "demo needs $tool on the PATH" >&2; exit 1; }
 done
 
 step "build"
-cargo build -q -p sidecar-injector -p mesh-init
-BIN=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/debug
+"$CARGO" build -q -p sidecar-injector -p mesh-init
+BIN=$("$CARGO" metadata --format-version 1 --no-deps | jq -r .target_directory)/debug
 
 step "development certificate (sidecar-injector certs)"
 "$BIN/sidecar-injector" certs --service sidecar-injector --namespace sidecar-injector --out-dir "$WORK/certs"
