@@ -36,6 +36,10 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        shared.metrics.render(super::unix_now()),
+        {
+            let mut text = shared.metrics.render(super::unix_now());
+            super::nodes::render_metrics(&shared, &mut text);
+            text
+        },
     )
 }

@@ -5,6 +5,7 @@
 //!       ─► https  (routes: /inject → engine)   per-handshake certificate from tls::LiveCert
 //!       ─► side port (admin: /healthz /readyz /metrics)
 //!       ─► keep_fresh: poll the files, swap in a good new config/cert, keep the old on error
+//!       ─► nodes (auto, no --kubelet-version): list Nodes, swap in the native sidecar decision
 //! SIGTERM ─► readyz 503, stop accepting, finish in-flight reviews (bounded), exit
 //! ```
 
@@ -29,6 +30,7 @@ pub use tls::CertFiles;
 mod admin;
 pub mod deadline;
 pub mod metrics;
+pub mod nodes;
 mod reload;
 mod routes;
 mod shutdown;
@@ -100,6 +102,8 @@ pub struct ServeArgs {
     /// bench/run.sh measures the ceiling of this same TLS and HTTP stack.
     #[arg(long, hide = true)]
     pub bench_null: bool,
+    #[command(flatten)]
+    pub nodes: nodes::NodeArgs,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -159,8 +163,9 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Shared {
     injector: RwLock<Arc<Injector>>,
-    environment: Environment,
+    environment: RwLock<Arc<Environment>>,
     metrics: Metrics,
+    nodes: nodes::Status,
     draining: AtomicBool,
     /// `--bench-null`: skip the engine (see `routes::null_answer`).
     null_webhook: AtomicBool,
@@ -181,6 +186,20 @@ impl Shared {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(injector);
     }
+
+    fn environment(&self) -> Arc<Environment> {
+        self.environment
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn replace_environment(&self, environment: Environment) {
+        *self
+            .environment
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(environment);
+    }
 }
 
 /// A started server.
@@ -198,6 +217,7 @@ pub struct Running {
     admin: Serving,
     stop_admin: tokio::sync::oneshot::Sender<()>,
     reloader: JoinHandle<()>,
+    nodes: Option<JoinHandle<()>>,
 }
 
 impl Options {
@@ -214,6 +234,7 @@ impl Options {
             shutdown_delay,
             config,
             bench_null: _,
+            nodes: _,
         } = args;
         let tls = match (tls_dir, tls_cert, tls_key) {
             (Some(dir), None, None) => CertFiles {
@@ -250,6 +271,7 @@ impl Options {
 /// The `serve` subcommand: start, wait for SIGTERM/SIGINT, drain, exit.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bench_null = args.bench_null;
+    let node_watch = nodes::NodeWatch::wanted(&args.nodes, &args.config);
     let options = Options::from_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -257,10 +279,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let mut signals = shutdown::Signals::listen().context("cannot listen for signals")?;
-        let running = start(options).await?;
+        let mut running = start(options).await?;
         if bench_null {
             warn!("--bench-null: answering every review allowed without injecting");
             running.shared.null_webhook.store(true, Relaxed);
+        }
+        if let Some(watch) = node_watch {
+            running.watch_nodes(watch);
         }
         let signal = signals.recv().await;
         info!(signal, "shutting down: draining in-flight reviews");
@@ -301,8 +326,9 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
 
     let shared = Arc::new(Shared {
         injector: RwLock::new(Arc::new(injector)),
-        environment,
+        environment: RwLock::new(Arc::new(environment)),
         metrics,
+        nodes: nodes::Status::default(),
         draining: AtomicBool::new(false),
         null_webhook: AtomicBool::new(false),
     });
@@ -332,6 +358,7 @@ pub async fn start(options: Options) -> Result<Running, StartError> {
         admin,
         stop_admin,
         reloader,
+        nodes: None,
     })
 }
 
@@ -387,6 +414,16 @@ async fn serve_side_port(
 }
 
 impl Running {
+    /// Starts learning the native sidecar decision from the cluster's Nodes, in the background.
+    pub fn watch_nodes(&mut self, watch: nodes::NodeWatch) {
+        if let Some(previous) = self
+            .nodes
+            .replace(tokio::spawn(watch.run(Arc::clone(&self.shared))))
+        {
+            previous.abort();
+        }
+    }
+
     /// Becomes unready, waits the shutdown delay, stops accepting connections, lets in-flight reviews finish (at most
     /// the shutdown timeout), then stops the side port.
     pub async fn shutdown(self) -> std::io::Result<()> {
@@ -398,6 +435,9 @@ impl Running {
         self.handle.graceful_shutdown(Some(self.shutdown_timeout));
         let served = self.https.await.unwrap_or_else(|join| Err(join.into()));
         self.reloader.abort();
+        if let Some(nodes) = &self.nodes {
+            nodes.abort();
+        }
         let _ = self.stop_admin.send(());
         let _ = self.admin.await;
         served

@@ -151,11 +151,11 @@ async fn answer(
     debug!(request = %String::from_utf8_lossy(&body), "admission review received");
 
     let injector = shared.injector();
-    let shared = Arc::clone(shared);
+    let environment = shared.environment();
     // The engine is synchronous; off the reactor so a large pod does not stall other
     // connections, and so the deadline above can still fire.
     let answer = tokio::task::spawn_blocking(move || {
-        admission::review(&body, &injector, &shared.environment, &params)
+        admission::review(&body, &injector, &environment, &params)
     })
     .await
     .map_err(|join| {
