@@ -133,8 +133,8 @@ fn bench_shapes(c: &mut Criterion) {
             )
         });
     }
-    // The webhook sees an injected pod again (e.g. a re-created pod object): Istio skips it.
-    g.bench_function("reinject_webhook_skip", |b| {
+    // The webhook path given an already-injected pod (the old sidecar is stripped first).
+    g.bench_function("reinject_webhook", |b| {
         b.iter_batched(
             || already.clone(),
             |p| inject::inject(black_box(p), NAMESPACE, &injector, &env, &webhook()),
