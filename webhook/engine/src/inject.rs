@@ -256,7 +256,9 @@ pub fn inject(
                     name: name.clone(),
                     source,
                 })?;
-        merge::merge_into(&mut template_pod, &rendered).map_err(InjectError::Merge)?;
+        // Only the names of what the templates add matter later (status, overrides, native
+        // layout), so the template pod is merged from a skeleton of the render.
+        merge::merge_into(&mut template_pod, &skeleton(&rendered)).map_err(InjectError::Merge)?;
         // A user-declared istio-proxy under `containers` follows the native sidecar into
         // `initContainers` before merging (Istio does the same).
         let native_here = match finish::annotations(&merged)
@@ -305,6 +307,41 @@ pub fn inject(
     };
     finish::post_process(&mut injected, &template_pod, &ctx)?;
     Ok(Outcome::Injected { original, injected })
+}
+
+/// The parts of a rendered partial Pod that identify what it adds: the names (and `$patch`
+/// directives) of its containers, init containers, volumes and image pull secrets.
+fn skeleton(rendered: &Value) -> Value {
+    let mut spec = serde_json::Map::new();
+    if let Some(directive) = rendered.pointer("/spec/$patch") {
+        spec.insert("$patch".into(), directive.clone());
+    }
+    for field in [
+        "containers",
+        "initContainers",
+        "volumes",
+        "imagePullSecrets",
+    ] {
+        if let Some(items) = rendered
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Value::as_array)
+        {
+            let names = items
+                .iter()
+                .map(|item| match item.as_object() {
+                    Some(m) => Value::Object(
+                        m.iter()
+                            .filter(|(k, _)| *k == "name" || *k == "$patch")
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    ),
+                    None => item.clone(),
+                })
+                .collect();
+            spec.insert(field.to_string(), Value::Array(names));
+        }
+    }
+    json!({ "spec": spec })
 }
 
 /// Checks the pod's shape, defaults its namespace and drops `managedFields` (large, and
