@@ -58,7 +58,7 @@ for tool in "$CARGO" curl jq; do
 done
 
 step "build"
-"$CARGO" build -q -p sidecar-injector -p mesh-init
+"$CARGO" build -q --workspace --bins
 BIN=$("$CARGO" metadata --format-version 1 --no-deps | jq -r .target_directory)/debug
 
 step "development certificate (sidecar-injector certs)"

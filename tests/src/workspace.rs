@@ -12,8 +12,8 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`cargo build -p {package}` failed:\n{stderr}")]
-    Failed { package: String, stderr: String },
+    #[error("`cargo build --workspace --bins` failed:\n{stderr}")]
+    Failed { stderr: String },
     #[error("cargo built no executable named {0}")]
     NoExecutable(String),
 }
@@ -45,13 +45,14 @@ pub fn shared(sub: &str) -> Option<PathBuf> {
     None
 }
 
-/// Builds a binary of another workspace package and returns its path.
+/// Builds the workspace's binaries and returns the path of `bin` from `package`.
 ///
 /// Integration tests only get `CARGO_BIN_EXE_*` for their own package's binaries, and cargo has
-/// no stable way to depend on another package's binary, so this runs `cargo build -p <package>`
-/// (a no-op when `cargo test --workspace` already built it) and takes the path cargo reports,
-/// which follows `CARGO_TARGET_DIR` and the profile's directory. Builds are serialised: cargo
-/// would only block on its own lock anyway.
+/// no stable way to depend on another package's binary, so this runs `cargo build --workspace
+/// --bins` and takes the path cargo reports, which follows `CARGO_TARGET_DIR` and the profile.
+/// Every caller (and `make demo`) asks for that same selection: cargo then resolves the same
+/// features each time and builds once, where `-p <package>` selections would each resolve
+/// features differently and relink. Builds are serialised; cargo would only wait on its lock.
 pub fn binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
     static BUILDING: Mutex<()> = Mutex::new(());
     let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
@@ -61,10 +62,8 @@ pub fn binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
         .args([
             "build",
             "--message-format=json-render-diagnostics",
-            "-p",
-            package,
-            "--bin",
-            bin,
+            "--workspace",
+            "--bins",
         ])
         .output()
         .map_err(|source| BuildError::Spawn {
@@ -73,7 +72,6 @@ pub fn binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
         })?;
     if !out.status.success() {
         return Err(BuildError::Failed {
-            package: package.to_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
@@ -81,6 +79,11 @@ pub fn binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
+        .filter(|msg| {
+            msg["package_id"]
+                .as_str()
+                .is_some_and(|id| id.contains(package))
+        })
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| BuildError::NoExecutable(bin.to_owned()))
+        .ok_or_else(|| BuildError::NoExecutable(format!("{package}/{bin}")))
 }
