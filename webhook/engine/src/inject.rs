@@ -272,7 +272,7 @@ pub fn inject(
         if native_here {
             move_user_proxy_to_init(&mut merged, &template_pod);
         }
-        merge::merge_into(&mut merged, &rendered).map_err(InjectError::Merge)?;
+        merge::merge_owned(&mut merged, rendered).map_err(InjectError::Merge)?;
     }
 
     let mesh_tproxy = mesh::interception_mode(&proxy_config) == "TPROXY";

@@ -98,6 +98,11 @@ pub fn merge_pod(original: &Value, patch: &Value) -> Result<Value, MergeError> {
 
 /// Merges `patch` (a partial Pod) onto the pod `target`, in place.
 pub fn merge_into(target: &mut Value, patch: &Value) -> Result<(), MergeError> {
+    merge_owned(target, patch.clone())
+}
+
+/// Like [`merge_into`], moving the patch's values into the pod instead of copying them.
+pub fn merge_owned(target: &mut Value, patch: Value) -> Result<(), MergeError> {
     if target.is_null() {
         *target = Value::Object(Map::new());
     }
@@ -120,7 +125,7 @@ pub fn merge_into(target: &mut Value, patch: &Value) -> Result<(), MergeError> {
         other => Err(MergeError::Shape {
             path: "/".into(),
             expected: "mapping",
-            found: kind(other),
+            found: kind(&other),
         }),
     }
 }
@@ -128,17 +133,17 @@ pub fn merge_into(target: &mut Value, patch: &Value) -> Result<(), MergeError> {
 /// Merges `patch` into `target`; `None` means the map itself was deleted (`$patch: delete`).
 fn merge_map(
     target: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
+    mut patch: Map<String, Value>,
     ty: Ty,
     path: &Path<'_>,
 ) -> Result<Option<()>, MergeError> {
     match patch.get(DIRECTIVE).map(|d| d.as_str().unwrap_or("")) {
         None | Some("merge") => {}
         Some("replace") => {
+            patch.shift_remove(DIRECTIVE);
             *target = patch
-                .iter()
-                .filter(|(k, _)| *k != DIRECTIVE)
-                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .into_iter()
+                .filter_map(|(k, v)| fresh(v).map(|v| (k, v)))
                 .collect();
             return Ok(Some(()));
         }
@@ -155,29 +160,27 @@ fn merge_map(
             continue;
         }
         if pv.is_null() {
-            target.remove(key);
+            target.shift_remove(&key);
             continue;
         }
-        let child_path = || Path::Key(path, key);
-        match (target.get_mut(key), pv) {
+        let child_path = Path::Key(path, &key);
+        match (target.get_mut(&key), pv) {
             (Some(Value::Object(tm)), Value::Object(pm)) => {
-                if merge_map(tm, pm, field_ty(ty, key), &child_path())?.is_none() {
-                    target.remove(key);
+                if merge_map(tm, pm, field_ty(ty, &key), &child_path)?.is_none() {
+                    target.shift_remove(&key);
                 }
             }
-            (Some(Value::Array(ta)), Value::Array(pa)) => match list_strategy(ty, key) {
-                Some((merge_key, item_ty)) => {
-                    merge_list(ta, pa, merge_key, item_ty, &child_path())?
-                }
+            (Some(Value::Array(ta)), Value::Array(pa)) => match list_strategy(ty, &key) {
+                Some((merge_key, item_ty)) => merge_list(ta, pa, merge_key, item_ty, &child_path)?,
                 None => *ta = replace_list(pa),
             },
-            (_, Value::Object(_) | Value::Array(_)) => {
+            (_, pv @ (Value::Object(_) | Value::Array(_))) => {
                 if let Some(v) = fresh(pv) {
-                    target.insert(key.clone(), v);
+                    target.insert(key, v);
                 }
             }
             (_, scalar) => {
-                target.insert(key.clone(), scalar.clone());
+                target.insert(key, scalar);
             }
         }
     }
@@ -185,11 +188,11 @@ fn merge_map(
 }
 
 /// An atomic list: the patch wins, minus any `$patch: replace` marker item.
-fn replace_list(patch: &[Value]) -> Vec<Value> {
+fn replace_list(patch: Vec<Value>) -> Vec<Value> {
     patch
-        .iter()
+        .into_iter()
         .filter(|v| !is_directive_item(v, "replace"))
-        .map(strip_directives)
+        .filter_map(fresh)
         .collect()
 }
 
@@ -198,43 +201,47 @@ fn is_directive_item(v: &Value, which: &str) -> bool {
         .is_some_and(|m| m.len() == 1 && m.get(DIRECTIVE).and_then(Value::as_str) == Some(which))
 }
 
-/// A patch value inserted where the target has nothing: a copy with the directives applied to
-/// nothing (`$patch: delete` drops, markers and `$` keys vanish).
-fn fresh(v: &Value) -> Option<Value> {
+/// A patch value inserted where the target has nothing: the directives applied to nothing
+/// (`$patch: delete` drops, markers and `$` keys vanish).
+fn fresh(v: Value) -> Option<Value> {
     match v {
         Value::Object(m) => {
             if m.get(DIRECTIVE).and_then(Value::as_str) == Some("delete") {
                 return None;
             }
+            if !m.keys().any(|k| k.starts_with('$')) && !m.values().any(needs_cleaning) {
+                return Some(Value::Object(m));
+            }
             Some(Value::Object(
-                m.iter()
+                m.into_iter()
                     .filter(|(k, _)| !k.starts_with('$'))
-                    .filter_map(|(k, v)| fresh(v).map(|v| (k.clone(), v)))
+                    .filter_map(|(k, v)| fresh(v).map(|v| (k, v)))
                     .collect(),
             ))
         }
-        Value::Array(a) => Some(Value::Array(
-            a.iter()
-                .filter(|v| !is_directive_item(v, "replace"))
-                .filter_map(fresh)
-                .collect(),
-        )),
+        Value::Array(a) => {
+            if !a.iter().any(needs_cleaning) {
+                return Some(Value::Array(a));
+            }
+            Some(Value::Array(
+                a.into_iter()
+                    .filter(|v| !is_directive_item(v, "replace"))
+                    .filter_map(fresh)
+                    .collect(),
+            ))
+        }
         Value::Null => None,
-        other => Some(other.clone()),
+        other => Some(other),
     }
 }
 
-/// Removes `$patch` keys from a value that is being inserted as-is.
-fn strip_directives(v: &Value) -> Value {
+/// Whether a value holds a directive or a null somewhere (what [`fresh`] would change).
+fn needs_cleaning(v: &Value) -> bool {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !k.starts_with('$'))
-                .map(|(k, v)| (k.clone(), strip_directives(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
-        other => other.clone(),
+        Value::Null => true,
+        Value::Object(m) => m.keys().any(|k| k.starts_with('$')) || m.values().any(needs_cleaning),
+        Value::Array(a) => a.iter().any(needs_cleaning),
+        _ => false,
     }
 }
 
@@ -245,7 +252,7 @@ fn key_of<'a>(item: &'a Value, merge_key: &str) -> Option<&'a Value> {
 /// Merges a list with a merge key in place (or a set of scalars without one).
 fn merge_list(
     target: &mut Vec<Value>,
-    patch: &[Value],
+    patch: Vec<Value>,
     merge_key: Option<&str>,
     item_ty: Ty,
     path: &Path<'_>,
@@ -257,8 +264,8 @@ fn merge_list(
     let Some(merge_key) = merge_key else {
         // A set of scalars: union, original order first, duplicates dropped.
         for v in patch {
-            if !target.contains(v) {
-                target.push(v.clone());
+            if !target.contains(&v) {
+                target.push(v);
             }
         }
         return Ok(());
@@ -269,8 +276,7 @@ fn merge_list(
     // Items the patch names, in patch order: an original (merged in place) or a new item.
     let mut right: Vec<(Option<usize>, Option<Value>)> = Vec::new();
     for item in patch {
-        let key = key_of(item, merge_key);
-        let idx = key.and_then(|k| {
+        let idx = key_of(&item, merge_key).and_then(|k| {
             original
                 .iter()
                 .position(|m| m.as_ref().and_then(|m| key_of(m, merge_key)) == Some(k))
@@ -281,31 +287,32 @@ fn merge_list(
             }
             continue;
         }
-        let child_path = || Path::Item(path, key);
+        let key = key_of(&item, merge_key).cloned();
+        let child_path = Path::Item(path, key.as_ref());
         match (idx, item) {
             (Some(i), Value::Object(pm)) => {
                 let slot = original[i].as_mut().expect("originals stay until the end");
                 let Value::Object(tm) = slot else {
-                    *slot = strip_directives(item);
+                    *slot = fresh(Value::Object(pm)).unwrap_or(Value::Null);
                     if !touched[i] {
                         right.push((Some(i), None));
                     }
                     touched[i] = true;
                     continue;
                 };
-                if merge_map(tm, pm, item_ty, &child_path())?.is_none() {
+                if merge_map(tm, pm, item_ty, &child_path)?.is_none() {
                     deleted[i] = true;
                 } else if !touched[i] {
                     touched[i] = true;
                     right.push((Some(i), None));
                 }
             }
-            (None, Value::Object(_)) => {
+            (None, item @ Value::Object(_)) => {
                 if let Some(v) = fresh(item) {
                     right.push((None, Some(v)));
                 }
             }
-            (_, other) => right.push((None, Some(other.clone()))),
+            (_, other) => right.push((None, Some(other))),
         }
     }
     let right: Vec<(Option<usize>, Option<Value>)> = right

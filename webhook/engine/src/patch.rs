@@ -3,13 +3,34 @@
 //! longest-common-subsequence walk, so inserting the proxy in front of a large container costs
 //! one `add`, not a replace of every later element.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Past this many cells the LCS table is not worth it: the unmatched middle is replaced.
 const LCS_BUDGET: usize = 250_000;
 
+/// One RFC 6902 operation; the value is borrowed from the target document, so building the
+/// patch copies nothing but paths.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Op<'a> {
+    pub op: &'static str,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<&'a Value>,
+}
+
+impl<'a> Op<'a> {
+    fn new(op: &'static str, path: &str, value: Option<&'a Value>) -> Op<'a> {
+        Op {
+            op,
+            path: path.to_string(),
+            value,
+        }
+    }
+}
+
 /// The operations turning `from` into `to`.
-pub fn diff(from: &Value, to: &Value) -> Vec<Value> {
+pub fn diff<'a>(from: &Value, to: &'a Value) -> Vec<Op<'a>> {
     let mut ops = Vec::new();
     diff_into(from, to, &mut String::new(), &mut ops);
     ops
@@ -19,29 +40,29 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-fn diff_into(from: &Value, to: &Value, path: &mut String, ops: &mut Vec<Value>) {
+fn diff_into<'a>(from: &Value, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
     if from == to {
         return;
     }
     match (from, to) {
         (Value::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
         (Value::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
-        _ => ops.push(json!({"op": "replace", "path": path.as_str(), "value": to})),
+        _ => ops.push(Op::new("replace", path, Some(to))),
     }
 }
 
-fn diff_objects(
+fn diff_objects<'a>(
     a: &Map<String, Value>,
-    b: &Map<String, Value>,
+    b: &'a Map<String, Value>,
     path: &mut String,
-    ops: &mut Vec<Value>,
+    ops: &mut Vec<Op<'a>>,
 ) {
     let len = path.len();
     for (k, av) in a {
         path.push('/');
         path.push_str(&escape(k));
         match b.get(k) {
-            None => ops.push(json!({"op": "remove", "path": path.as_str()})),
+            None => ops.push(Op::new("remove", path, None)),
             Some(bv) => diff_into(av, bv, path, ops),
         }
         path.truncate(len);
@@ -50,7 +71,7 @@ fn diff_objects(
         if !a.contains_key(k) {
             path.push('/');
             path.push_str(&escape(k));
-            ops.push(json!({"op": "add", "path": path.as_str(), "value": bv}));
+            ops.push(Op::new("add", path, Some(bv)));
             path.truncate(len);
         }
     }
@@ -80,7 +101,7 @@ enum Edit {
     Insert(usize),
 }
 
-fn diff_arrays(a: &[Value], b: &[Value], path: &mut String, ops: &mut Vec<Value>) {
+fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec<Op<'a>>) {
     let prefix = a
         .iter()
         .zip(b)
@@ -113,9 +134,9 @@ fn diff_arrays(a: &[Value], b: &[Value], path: &mut String, ops: &mut Vec<Value>
                 diff_into(&a[i], &b[j], path, ops);
                 at += 1;
             }
-            Edit::Delete(_) => ops.push(json!({"op": "remove", "path": path.as_str()})),
+            Edit::Delete(_) => ops.push(Op::new("remove", path, None)),
             Edit::Insert(j) => {
-                ops.push(json!({"op": "add", "path": path.as_str(), "value": b[j]}));
+                ops.push(Op::new("add", path, Some(&b[j])));
                 at += 1;
             }
         }
@@ -170,8 +191,11 @@ fn align(a: &[Value], b: &[Value]) -> Vec<Edit> {
 mod tests {
     use super::*;
 
-    fn apply(from: &Value, ops: &[Value]) -> Value {
-        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops.to_vec())).unwrap();
+    use serde_json::json;
+
+    fn apply(from: &Value, ops: &[Op<'_>]) -> Value {
+        let patch: json_patch::Patch =
+            serde_json::from_value(serde_json::to_value(ops).unwrap()).unwrap();
         let mut doc = from.clone();
         json_patch::patch(&mut doc, &patch).unwrap();
         doc
@@ -200,7 +224,7 @@ mod tests {
         let to = json!({"a": [{"name": "y", "v": 3}, {"name": "z"}], "k/e~y": 2});
         let ops = diff(&from, &to);
         assert_eq!(apply(&from, &ops), to);
-        assert!(ops.iter().any(|o| o["path"] == "/k~1e~0y"));
+        assert!(ops.iter().any(|o| o.path == "/k~1e~0y"));
     }
 
     #[test]
