@@ -158,7 +158,7 @@ impl NodeWatch {
             let native = shared.environment().native_sidecars.enabled();
             match (reporter.observe(&outcome), &outcome) {
                 (Some(Notice::Warn), Err(error)) => warn!(
-                    error = %super::chain(error),
+                    error = %describe(error),
                     fix = error.fix(),
                     native_sidecars = native,
                     "cannot learn the nodes' kubelet versions for --native-sidecars auto; \
@@ -310,6 +310,22 @@ impl Reporter {
             }
         }
     }
+}
+
+/// The error and its causes on one line. kube's errors repeat their causes in their own
+/// messages, so a cause already said is not said again.
+fn describe(error: &NodesError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The node gauges and listing counters, in Prometheus text.

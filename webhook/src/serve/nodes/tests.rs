@@ -190,6 +190,9 @@ async fn an_unreachable_api_server_leaves_sidecars_classic() {
         .await
         .expect_err("nothing listens on port 1");
     assert!(matches!(error, NodesError::Unreachable(_)), "{error:?}");
+    let said = describe(&error);
+    assert!(said.contains("Connection refused"), "{said}");
+    assert_eq!(said.matches("Connection refused").count(), 1, "{said}");
     assert!(error.fix().contains("reachable"));
     assert!(client.is_some(), "the client is kept for the next attempt");
 
