@@ -26,6 +26,12 @@ pub trait Runner {
     fn is_dry_run(&self) -> bool {
         false
     }
+    /// Whether this network namespace has legacy (x_tables) IPv4 tables: `Some(false)` means
+    /// `iptables-legacy-save` would print nothing, so detection need not run it; `None` when
+    /// unknown (then it runs).
+    fn legacy_tables(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Runs real programs, from `bin_dir` when given, else from PATH.
@@ -59,6 +65,21 @@ impl Runner for System {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
+    }
+
+    fn legacy_tables(&self) -> Option<bool> {
+        // The kernel lists the legacy tables of the reader's namespace here; the file is absent
+        // while ip_tables is not loaded. Unreadable (no root, no /proc): unknown.
+        match std::fs::read_to_string("/proc/self/net/ip_tables_names") {
+            Ok(names) => Some(!names.trim().is_empty()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::path::Path::new("/proc/self/net/dev").exists() =>
+            {
+                Some(false)
+            }
+            Err(_) => None,
+        }
     }
 }
 

@@ -100,24 +100,29 @@ pub fn run(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<Vec<(String, Outc
         return Ok(vec![("nftables".into(), outcome)]);
     }
     let plan = plan::iptables::plan(cfg);
-    let backend = if runner.is_dry_run() {
-        None
+    let (backend, v4_save) = if runner.is_dry_run() {
+        (None, None)
     } else {
-        Some(backend::detect(runner, cfg.run.backend)?)
+        let d = backend::detect(runner, cfg.run.backend)?;
+        (Some(d.backend), d.v4_save)
     };
     if let Some(b) = backend {
         info!(backend = %b, "iptables backend chosen");
     }
     let outcomes = if cfg.run.cleanup_only {
-        cleanup(cfg, &plan, runner, backend)?
+        cleanup(cfg, &plan, runner, backend, v4_save)?
     } else {
-        apply(cfg, &plan, runner, backend)?
+        apply(cfg, &plan, runner, backend, v4_save)?
     };
-    // Final state for the log (Istio logs it too); best effort.
-    for family in plan.families() {
-        let bins = Binaries { backend, family };
-        if let Ok(out) = runner.run(&bins.save(), &[], None) {
-            tracing::debug!(family = ?family, state = %out.stdout, "final rules");
+    // Final state for the log (Istio logs it too); best effort. Each save is a process that
+    // loads the whole ruleset, so it runs only when the line would be printed (and in the dry
+    // run, whose record is Istio's).
+    if runner.is_dry_run() || tracing::enabled!(tracing::Level::DEBUG) {
+        for family in plan.families() {
+            let bins = Binaries { backend, family };
+            if let Ok(out) = runner.run(&bins.save(), &[], None) {
+                tracing::debug!(family = ?family, state = %out.stdout, "final rules");
+            }
         }
     }
     if !cfg.run.cleanup_only && !runner.is_dry_run() {
@@ -272,6 +277,7 @@ fn apply(
     plan: &Plan,
     runner: &dyn Runner,
     backend: Option<Backend>,
+    v4_save: Option<Output>,
 ) -> Result<Vec<(Family, Outcome)>, ApplyError> {
     let v4 = Binaries {
         backend,
@@ -281,15 +287,23 @@ fn apply(
         backend,
         family: Family::V6,
     };
-    let before_v4 = save(runner, &v4)?;
-    // Istio reads the IPv6 state even when IPv6 is off; then a failure is only a warning.
-    let before_v6 = match save(runner, &v6) {
-        Ok(out) => Some(out),
-        Err(e) if !plan.ipv6 => {
-            warn!(error = %e, "no working ip6tables; continuing because IPv6 is off");
-            None
-        }
-        Err(e) => return Err(e),
+    // Detection already read the IPv4 state of this backend.
+    let before_v4 = match v4_save {
+        Some(out) => out,
+        None => save(runner, &v4)?,
+    };
+    // Istio reads the IPv6 state even when IPv6 is off, where nothing uses it: only the dry
+    // run (Istio's record) does so too, and then a failure is only a warning.
+    let before_v6 = if plan.ipv6 {
+        Some(save(runner, &v6)?)
+    } else if runner.is_dry_run() {
+        save(runner, &v6)
+            .inspect_err(
+                |e| warn!(error = %e, "no working ip6tables; continuing because IPv6 is off"),
+            )
+            .ok()
+    } else {
+        None
     };
     let step4 = decide(
         cfg,
@@ -352,11 +366,18 @@ fn cleanup(
     plan: &Plan,
     runner: &dyn Runner,
     backend: Option<Backend>,
+    v4_save: Option<Output>,
 ) -> Result<Vec<(Family, Outcome)>, ApplyError> {
     let mut outcomes = Vec::new();
+    let mut v4_save = v4_save;
+    // Both families even when IPv6 is off now: a run with IPv6 on may have installed IPv6 rules.
     for family in [Family::V4, Family::V6] {
         let bins = Binaries { backend, family };
-        let state = match save(runner, &bins) {
+        let saved = match v4_save.take() {
+            Some(out) if family == Family::V4 => Ok(out),
+            _ => save(runner, &bins),
+        };
+        let state = match saved {
             Ok(out) => SaveState::parse(&out.stdout),
             Err(e) if family == Family::V6 => {
                 warn!(error = %e, "cannot read IPv6 rules; nothing to clean there");
