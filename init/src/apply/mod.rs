@@ -482,3 +482,6 @@ fn routes(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<(), ApplyError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

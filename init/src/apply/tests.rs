@@ -1,0 +1,185 @@
+//! Which programs one run starts, with a fake system: every process loads the whole ruleset,
+//! so the count is what bounds mesh-init above a bare `iptables-restore`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::command::{Output, Runner};
+use super::{ApplyError, Outcome};
+use crate::cli::Cli;
+use crate::config::{CaptureConfig, HostFacts};
+
+struct Host;
+
+impl HostFacts for Host {
+    fn ipv6(&self, _: bool) -> Result<bool, String> {
+        Ok(false)
+    }
+    fn read_resolv_conf(&self, _: &str) -> Result<String, String> {
+        Ok("nameserver 10.96.0.10\n".into())
+    }
+    fn lookup_uid(&self, _: &str) -> Option<u32> {
+        None
+    }
+}
+
+fn config(extra: &[&str]) -> CaptureConfig {
+    let args = [
+        "mesh-init",
+        "-p",
+        "15001",
+        "-z",
+        "15006",
+        "-u",
+        "1337",
+        "-m",
+        "REDIRECT",
+        "-i",
+        "*",
+        "-b",
+        "*",
+        "-d",
+        "15090,15021,15020",
+    ]
+    .into_iter()
+    .chain(extra.iter().copied());
+    let cli = Cli::try_parse_args(args).expect("args parse");
+    CaptureConfig::resolve(&cli, &HashMap::new(), &Host).expect("valid")
+}
+
+/// A namespace without legacy tables whose nft saves print `saves[program]` (empty when
+/// absent); restores and `ip` succeed; `iptables -C` finds nothing. Records what ran and restore inputs.
+#[derive(Default)]
+struct Namespace {
+    saves: HashMap<&'static str, &'static str>,
+    ran: Mutex<Vec<String>>,
+    restored: Mutex<Vec<(String, String)>>,
+}
+
+impl Namespace {
+    fn ran(&self) -> Vec<String> {
+        self.ran.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl Runner for Namespace {
+    fn run(&self, program: &str, _: &[String], stdin: Option<&str>) -> std::io::Result<Output> {
+        if let Ok(mut ran) = self.ran.lock() {
+            ran.push(program.to_string());
+        }
+        let check = program.contains("tables") && !program.ends_with("-save");
+        let status = if check && stdin.is_none() { 1 } else { 0 };
+        if let (Some(text), Ok(mut restored)) = (stdin, self.restored.lock()) {
+            restored.push((program.to_string(), text.to_string()));
+        }
+        Ok(Output {
+            status: Some(status),
+            stdout: self.saves.get(program).copied().unwrap_or_default().into(),
+            stderr: String::new(),
+        })
+    }
+
+    fn legacy_tables(&self) -> Option<bool> {
+        Some(false)
+    }
+}
+
+/// `apply::run` under a subscriber at `level`: whether debug lines would print decides the
+/// final save, and each test sets it (tracing caches interest per call site across threads;
+/// the lock keeps the tests of this module from interleaving their subscribers).
+fn run(
+    cfg: &CaptureConfig,
+    ns: &Namespace,
+    level: tracing::Level,
+) -> Result<Vec<(String, Outcome)>, ApplyError> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || super::run(cfg, ns))
+}
+
+const INFO: tracing::Level = tracing::Level::INFO;
+
+const OURS_V6: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\n-A ISTIO_OUTPUT -j RETURN\nCOMMIT\n";
+
+#[test]
+fn a_default_install_runs_one_save_and_one_restore() {
+    let ns = Namespace::default();
+    let outcomes = run(&config(&["--host-ipv6=false"]), &ns, INFO).expect("applied");
+    assert_eq!(outcomes, [("V4".to_string(), Outcome::Installed)]);
+    // Detection's save is the current state; no legacy, IPv6 or final-state saves.
+    assert_eq!(ns.ran(), ["iptables-nft-save", "iptables-nft-restore"]);
+}
+
+#[test]
+fn dual_stack_reads_and_writes_both_families() {
+    let ns = Namespace::default();
+    let outcomes = run(&config(&["--host-ipv6=true"]), &ns, INFO).expect("applied");
+    assert_eq!(
+        outcomes,
+        [
+            ("V4".to_string(), Outcome::Installed),
+            ("V6".to_string(), Outcome::Installed)
+        ]
+    );
+    let ran = ns.ran();
+    assert_eq!(
+        ran.iter().filter(|p| p.ends_with("-save")).count(),
+        2,
+        "{ran:?}"
+    );
+    assert!(
+        ran.contains(&"ip6tables-nft-restore".to_string()),
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn cleanup_with_ipv6_off_still_removes_ipv6_rules_installed_earlier() {
+    let ns = Namespace {
+        saves: HashMap::from([("ip6tables-nft-save", OURS_V6)]),
+        ..Namespace::default()
+    };
+    let outcomes =
+        run(&config(&["--host-ipv6=false", "--cleanup-only"]), &ns, INFO).expect("cleaned");
+    assert_eq!(
+        outcomes,
+        [
+            ("V4".to_string(), Outcome::NothingToClean),
+            ("V6".to_string(), Outcome::Cleaned)
+        ]
+    );
+    let restored = ns.restored.lock().map(|r| r.clone()).unwrap_or_default();
+    assert_eq!(restored.len(), 1);
+    assert_eq!(restored[0].0, "ip6tables-nft-restore");
+    assert!(
+        restored[0].1.contains("-X ISTIO_OUTPUT"),
+        "{}",
+        restored[0].1
+    );
+    // The IPv4 state came from detection: one IPv4 save in all.
+    let ran = ns.ran();
+    assert_eq!(
+        ran.iter().filter(|p| *p == "iptables-nft-save").count(),
+        1,
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn the_final_state_is_read_only_when_debug_logging_would_print_it() {
+    let ns = Namespace::default();
+    run(&config(&["--host-ipv6=false"]), &ns, tracing::Level::DEBUG).expect("applied");
+    assert_eq!(
+        ns.ran(),
+        [
+            "iptables-nft-save",
+            "iptables-nft-restore",
+            "iptables-nft-save"
+        ]
+    );
+}
