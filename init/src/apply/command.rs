@@ -4,6 +4,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
+use crate::plan::Family;
+
 /// What a finished program reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Output {
@@ -30,6 +32,11 @@ pub trait Runner {
     /// `iptables-legacy-save` would print nothing, so detection need not run it; `None` when
     /// unknown (then it runs).
     fn legacy_tables(&self) -> Option<bool> {
+        None
+    }
+    /// The names of the nf_tables chains of `family` (what `iptables-nft-save` would list);
+    /// `None` when unknown (then the save runs).
+    fn nft_chain_names(&self, _family: Family) -> Option<Vec<String>> {
         None
     }
 }
@@ -80,6 +87,12 @@ impl Runner for System {
             }
             Err(_) => None,
         }
+    }
+
+    fn nft_chain_names(&self, family: Family) -> Option<Vec<String>> {
+        super::nfnetlink::chain_names(family)
+            .inspect_err(|e| tracing::debug!(error = %e, "cannot list the nf_tables chains"))
+            .ok()
     }
 }
 

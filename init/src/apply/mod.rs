@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod command;
 pub mod dry_run;
+pub mod nfnetlink;
 
 use tracing::{info, warn};
 
@@ -100,6 +101,9 @@ pub fn run(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<Vec<(String, Outc
         return Ok(vec![("nftables".into(), outcome)]);
     }
     let plan = plan::iptables::plan(cfg);
+    if let Some(outcome) = fresh_install(cfg, &plan, runner)? {
+        return Ok(vec![("V4".into(), outcome)]);
+    }
     let (backend, v4_save) = if runner.is_dry_run() {
         (None, None)
     } else {
@@ -132,6 +136,52 @@ pub fn run(cfg: &CaptureConfig, runner: &dyn Runner) -> Result<Vec<(String, Outc
         .into_iter()
         .map(|(f, o)| (format!("{f:?}"), o))
         .collect())
+}
+
+/// The common first run, in one process: a namespace the kernel shows holding no legacy
+/// table and no chain of ours gets the nft backend (Istio's choice there) and exactly the
+/// restore a full run would write (spec: fresh namespace → install), without the saves that
+/// would only confirm it. Only IPv4-only installs: with IPv6 a failure must roll IPv4 back to a
+/// saved state. Any failure here falls back to the full run, which reads the state again.
+fn fresh_install(
+    cfg: &CaptureConfig,
+    plan: &Plan,
+    runner: &dyn Runner,
+) -> Result<Option<Outcome>, ApplyError> {
+    let eligible = !runner.is_dry_run()
+        && !cfg.run.cleanup_only
+        && !plan.ipv6
+        && cfg.run.backend != Some(Backend::Legacy)
+        && runner.legacy_tables() == Some(false);
+    if !eligible {
+        return Ok(None);
+    }
+    match runner.nft_chain_names(Family::V4) {
+        Some(chains) if !chains.iter().any(|c| c.starts_with("ISTIO")) => {}
+        _ => return Ok(None),
+    }
+    let bins = Binaries {
+        backend: Some(Backend::Nft),
+        family: Family::V4,
+    };
+    let text = restore::render(&plan.v4);
+    info!(backend = %Backend::Nft, "iptables backend chosen");
+    info!(family = "IPv4", input = %text, "running iptables-restore");
+    match restore(cfg, runner, &bins, &text, true) {
+        Ok(()) => {
+            if tracing::enabled!(tracing::Level::DEBUG)
+                && let Ok(out) = runner.run(&bins.save(), &[], None)
+            {
+                tracing::debug!(family = ?Family::V4, state = %out.stdout, "final rules");
+            }
+            routes(cfg, runner)?;
+            Ok(Some(Outcome::Installed))
+        }
+        Err(e) => {
+            warn!(error = %e, "the one-step install failed; reading the current rules");
+            Ok(None)
+        }
+    }
 }
 
 fn wait_args(cfg: &CaptureConfig, backend: Option<Backend>) -> Vec<String> {

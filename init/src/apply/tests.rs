@@ -52,6 +52,10 @@ fn config(extra: &[&str]) -> CaptureConfig {
 #[derive(Default)]
 struct Namespace {
     saves: HashMap<&'static str, &'static str>,
+    /// What the kernel answers for the nf_tables chain names (`None`: cannot tell).
+    nft_chains: Option<Vec<&'static str>>,
+    /// Restore programs that fail.
+    failing: Vec<&'static str>,
     ran: Mutex<Vec<String>>,
     restored: Mutex<Vec<(String, String)>>,
 }
@@ -68,7 +72,12 @@ impl Runner for Namespace {
             ran.push(program.to_string());
         }
         let check = program.contains("tables") && !program.ends_with("-save");
-        let status = if check && stdin.is_none() { 1 } else { 0 };
+        let failing = self.failing.contains(&program);
+        let status = if (check && stdin.is_none()) || failing {
+            1
+        } else {
+            0
+        };
         if let (Some(text), Ok(mut restored)) = (stdin, self.restored.lock()) {
             restored.push((program.to_string(), text.to_string()));
         }
@@ -81,6 +90,11 @@ impl Runner for Namespace {
 
     fn legacy_tables(&self) -> Option<bool> {
         Some(false)
+    }
+
+    fn nft_chain_names(&self, _: crate::plan::Family) -> Option<Vec<String>> {
+        let names = self.nft_chains.as_ref()?;
+        Some(names.iter().map(|n| n.to_string()).collect())
     }
 }
 
@@ -107,7 +121,7 @@ const OURS_V6: &str = "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
 :ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\n-A ISTIO_OUTPUT -j RETURN\nCOMMIT\n";
 
 #[test]
-fn a_default_install_runs_one_save_and_one_restore() {
+fn when_the_kernel_cannot_list_chains_a_default_install_runs_one_save_and_one_restore() {
     let ns = Namespace::default();
     let outcomes = run(&config(&["--host-ipv6=false"]), &ns, INFO).expect("applied");
     assert_eq!(outcomes, [("V4".to_string(), Outcome::Installed)]);
@@ -180,6 +194,65 @@ fn the_final_state_is_read_only_when_debug_logging_would_print_it() {
             "iptables-nft-save",
             "iptables-nft-restore",
             "iptables-nft-save"
+        ]
+    );
+}
+
+const NAT_CHAINS: &[&str] = &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"];
+
+#[test]
+fn a_namespace_the_kernel_shows_empty_of_ours_is_installed_by_one_restore() {
+    let ns = Namespace {
+        nft_chains: Some(NAT_CHAINS.to_vec()),
+        ..Namespace::default()
+    };
+    let outcomes = run(&config(&["--host-ipv6=false"]), &ns, INFO).expect("applied");
+    assert_eq!(outcomes, [("V4".to_string(), Outcome::Installed)]);
+    assert_eq!(ns.ran(), ["iptables-nft-restore"]);
+    // The same input a full run writes into a fresh namespace.
+    let full = Namespace::default();
+    run(&config(&["--host-ipv6=false"]), &full, INFO).expect("applied");
+    let texts = |n: &Namespace| n.restored.lock().map(|r| r.clone()).unwrap_or_default();
+    assert_eq!(texts(&ns), texts(&full));
+}
+
+#[test]
+fn chains_of_ours_or_ipv6_or_a_forced_legacy_take_the_full_path() {
+    let ours = Namespace {
+        nft_chains: Some(vec!["OUTPUT", "ISTIO_OUTPUT"]),
+        ..Namespace::default()
+    };
+    run(&config(&["--host-ipv6=false"]), &ours, INFO).expect("applied");
+    assert_eq!(ours.ran()[0], "iptables-nft-save");
+    let others: [&[&str]; 2] = [
+        &["--host-ipv6=true"],
+        &["--host-ipv6=false", "--force-iptables-binary=legacy"],
+    ];
+    for extra in others {
+        let ns = Namespace {
+            nft_chains: Some(NAT_CHAINS.to_vec()),
+            ..Namespace::default()
+        };
+        run(&config(extra), &ns, INFO).expect("applied");
+        assert!(ns.ran()[0].ends_with("-save"), "{extra:?}: {:?}", ns.ran());
+    }
+}
+
+#[test]
+fn a_failed_one_step_install_falls_back_to_reading_the_rules() {
+    let ns = Namespace {
+        nft_chains: Some(NAT_CHAINS.to_vec()),
+        failing: vec!["iptables-nft-restore"],
+        ..Namespace::default()
+    };
+    let e = run(&config(&["--host-ipv6=false"]), &ns, INFO).expect_err("restore fails");
+    assert!(matches!(e, ApplyError::Rejected { .. }), "{e:?}");
+    assert_eq!(
+        ns.ran(),
+        [
+            "iptables-nft-restore",
+            "iptables-nft-save",
+            "iptables-nft-restore"
         ]
     );
 }
