@@ -13,6 +13,7 @@ use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebho
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -109,6 +110,8 @@ fn every_object_is_a_valid_kubernetes_object() {
             "Service" => drop(typed::<Service>(obj)),
             "ConfigMap" => drop(typed::<ConfigMap>(obj)),
             "MutatingWebhookConfiguration" => drop(typed::<MutatingWebhookConfiguration>(obj)),
+            "ClusterRole" => drop(typed::<ClusterRole>(obj)),
+            "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(obj)),
             other => panic!("unexpected kind {other} in deploy/"),
         }
     }
@@ -133,6 +136,46 @@ fn every_object_is_a_valid_kubernetes_object() {
             "{}",
             obj["metadata"]["name"]
         );
+    }
+}
+
+/// The injector's token can read Nodes (kubelet versions, for native sidecars `auto`) and
+/// nothing else, and is bound to the ServiceAccount the Deployment runs as, in its namespace.
+#[test]
+fn rbac_grants_reading_nodes_and_nothing_else() {
+    for (dir, namespace) in [
+        (workspace::deploy_dir(), NAMESPACE),
+        (
+            workspace::deploy_dir().join("overlays/istio-configmaps"),
+            "istio-system",
+        ),
+    ] {
+        let objects = manifests::render(&dir).expect("manifests render");
+        let role: ClusterRole = one(&objects, "ClusterRole");
+        let rules = role.rules.unwrap_or_default();
+        assert_eq!(rules.len(), 1, "{}: one rule", dir.display());
+        assert_eq!(rules[0].api_groups.as_deref(), Some(&["".to_string()][..]));
+        assert_eq!(
+            rules[0].resources.as_deref(),
+            Some(&["nodes".to_string()][..])
+        );
+        assert!(
+            rules[0]
+                .verbs
+                .iter()
+                .all(|v| ["get", "list", "watch"].contains(&v.as_str())),
+            "read-only verbs: {:?}",
+            rules[0].verbs
+        );
+        let binding: ClusterRoleBinding = one(&objects, "ClusterRoleBinding");
+        assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
+        let deploy: Deployment = one(&objects, "Deployment");
+        let account = deploy.spec.template.spec.unwrap().service_account_name;
+        let subjects = binding.subjects.unwrap_or_default();
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(subjects[0].kind, "ServiceAccount");
+        assert_eq!(Some(&subjects[0].name), account.as_ref());
+        assert_eq!(subjects[0].namespace.as_deref(), Some(namespace));
     }
 }
 
@@ -300,8 +343,8 @@ fn the_injector_pod_is_restricted() {
     assert_ne!(pod.host_network, Some(true));
     assert_eq!(
         pod.automount_service_account_token,
-        Some(false),
-        "the injector calls no API"
+        Some(true),
+        "the injector lists Nodes for --native-sidecars auto"
     );
     assert!(pod.volumes.iter().flatten().all(|v| v.host_path.is_none()));
     let c = &pod.containers[0];
