@@ -70,8 +70,7 @@ pub fn review(
             "could not decode body: expected an AdmissionReview of {V1} or {V1BETA1}, got kind {kind:?} apiVersion {api_version:?}"
         )));
     }
-    let object = review
-        .pointer_mut("/request/object")
+    let object = crate::at_mut(&mut review, &["request", "object"])
         .map(Value::take)
         .unwrap_or(Value::Null);
     let Some(request) = review.get("request").filter(|r| r.is_object()) else {

@@ -54,11 +54,10 @@ impl std::fmt::Display for SkipReason {
 /// The pod's own choice: label `sidecar.istio.io/inject` wins over the annotation of that name;
 /// only the exact strings `true`/`false` count.
 fn explicit_choice(meta: &Value) -> Option<bool> {
-    let label = meta.pointer("/labels").and_then(|l| l.get(INJECT));
+    let label = crate::at(meta, &["labels"]).and_then(|l| l.get(INJECT));
     let value = match label {
         Some(v) => v.as_str().unwrap_or(""),
-        None => meta
-            .pointer("/annotations")
+        None => crate::at(meta, &["annotations"])
             .and_then(|a| a.get(INJECT))
             .and_then(Value::as_str)
             .unwrap_or(""),
@@ -72,7 +71,7 @@ fn explicit_choice(meta: &Value) -> Option<bool> {
 
 /// Decides for a pod in `namespace` (already defaulted from the request).
 pub fn decide(pod: &Value, namespace: &str, config: &InjectorConfig) -> Decision {
-    if pod.pointer("/spec/hostNetwork").and_then(Value::as_bool) == Some(true) {
+    if crate::at(pod, &["spec", "hostNetwork"]).and_then(Value::as_bool) == Some(true) {
         return Decision::Skip(SkipReason::HostNetwork);
     }
     if IGNORED_NAMESPACES.contains(&namespace) {

@@ -47,15 +47,14 @@ pub struct PostContext<'a> {
 }
 
 fn list<'a>(pod: &'a Value, field: &str) -> &'a [Value] {
-    pod.pointer(&format!("/spec/{field}"))
+    crate::at(pod, &["spec", field])
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
 
 fn list_mut<'a>(pod: &'a mut Value, field: &str) -> Option<&'a mut Vec<Value>> {
-    pod.pointer_mut(&format!("/spec/{field}"))
-        .and_then(Value::as_array_mut)
+    crate::at_mut(pod, &["spec", field]).and_then(Value::as_array_mut)
 }
 
 fn name_of(c: &Value) -> &str {
@@ -84,11 +83,11 @@ fn find_in_pod_mut<'a>(pod: &'a mut Value, name: &str) -> Option<&'a mut Value> 
 }
 
 pub fn annotations(pod: &Value) -> BTreeMap<String, String> {
-    string_map(pod.pointer("/metadata/annotations"))
+    string_map(crate::at(pod, &["metadata", "annotations"]))
 }
 
 pub fn labels(pod: &Value) -> BTreeMap<String, String> {
-    string_map(pod.pointer("/metadata/labels"))
+    string_map(crate::at(pod, &["metadata", "labels"]))
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
@@ -135,14 +134,13 @@ pub struct PreviousInjection {
 
 /// Whether the pod carries saved overrides (`proxy.istio.io/overrides`).
 pub fn has_overrides(pod: &Value) -> bool {
-    pod.pointer("/metadata/annotations")
+    crate::at(pod, &["metadata", "annotations"])
         .and_then(|a| a.get(OVERRIDES))
         .is_some()
 }
 
 pub fn previous_injection(pod: &Value) -> Option<PreviousInjection> {
-    let text = pod
-        .pointer("/metadata/annotations")?
+    let text = crate::at(pod, &["metadata", "annotations"])?
         .get(STATUS)?
         .as_str()?;
     let status: Value = serde_json::from_str(text).ok()?;

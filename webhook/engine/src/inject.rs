@@ -175,7 +175,7 @@ pub fn inject(
     } else {
         (1337, 1337)
     };
-    let node_name = pod.pointer("/spec/nodeName").and_then(Value::as_str);
+    let node_name = crate::at(&pod, &["spec", "nodeName"]).and_then(Value::as_str);
     let native = env.native_sidecars.enabled_for(node_name);
 
     validate::annotations(&annotations)?;
@@ -217,9 +217,11 @@ pub fn inject(
         proxy_init_image: proxy_image(injector, &proxy_config, &stripped_annotations, true),
         proxy_uid,
         proxy_gid,
-        inbound_traffic_policy_mode: match mesh_config
-            .pointer("/inboundTrafficPolicy/mode")
-            .and_then(Value::as_str)
+        inbound_traffic_policy_mode: match crate::at(
+            &mesh_config,
+            &["inboundTrafficPolicy", "mode"],
+        )
+        .and_then(Value::as_str)
         {
             Some("LOCALHOST") => "localhost",
             _ => "passthrough",
@@ -313,7 +315,7 @@ pub fn inject(
 /// directives) of its containers, init containers, volumes and image pull secrets.
 fn skeleton(rendered: &Value) -> Value {
     let mut spec = serde_json::Map::new();
-    if let Some(directive) = rendered.pointer("/spec/$patch") {
+    if let Some(directive) = crate::at(rendered, &["spec", "$patch"]) {
         spec.insert("$patch".into(), directive.clone());
     }
     for field in [
@@ -322,10 +324,7 @@ fn skeleton(rendered: &Value) -> Value {
         "volumes",
         "imagePullSecrets",
     ] {
-        if let Some(items) = rendered
-            .pointer(&format!("/spec/{field}"))
-            .and_then(Value::as_array)
-        {
+        if let Some(items) = crate::at(rendered, &["spec", field]).and_then(Value::as_array) {
             let names = items
                 .iter()
                 .map(|item| match item.as_object() {
@@ -377,7 +376,7 @@ fn prepare(pod: &mut Value, namespace: &str) -> Result<Value, InjectError> {
         Some(_) => return Err(InjectError::NotAPod("spec is not an object")),
     }
     for field in ["containers", "initContainers"] {
-        match pod.pointer(&format!("/spec/{field}")) {
+        match crate::at(pod, &["spec", field]) {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) if items.iter().all(Value::is_object) => {}
             Some(_) => return Err(InjectError::NotAPod("containers must be a list of objects")),
@@ -404,16 +403,14 @@ fn select_templates(
 }
 
 fn move_user_proxy_to_init(merged: &mut Value, template_pod: &Value) {
-    let in_template_init = template_pod
-        .pointer("/spec/initContainers")
+    let in_template_init = crate::at(template_pod, &["spec", "initContainers"])
         .and_then(Value::as_array)
         .is_some_and(|l| finish::find(l, finish::PROXY).is_some());
     if !in_template_init {
         return;
     }
-    let Some(containers) = merged
-        .pointer_mut("/spec/containers")
-        .and_then(Value::as_array_mut)
+    let Some(containers) =
+        crate::at_mut(merged, &["spec", "containers"]).and_then(Value::as_array_mut)
     else {
         return;
     };
@@ -519,8 +516,7 @@ fn proxy_image(
     let mut image_type = if init {
         String::new()
     } else {
-        proxy_config
-            .pointer("/image/imageType")
+        crate::at(proxy_config, &["image", "imageType"])
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string()
@@ -559,15 +555,12 @@ fn tag_with_type(tag: &str, image_type: &str) -> String {
 /// OpenShift assigns every container the same uid; a proxy uid equal to the app's is cleared
 /// so the proxy's traffic stays distinguishable (`isSidecarUserMatchingAppUser`).
 fn reset_openshift_sidecar_user(pod: &mut Value) {
-    let uid_of = |c: &Value| {
-        c.pointer("/securityContext/runAsUser")
-            .and_then(Value::as_i64)
-    };
+    let uid_of =
+        |c: &Value| crate::at(c, &["securityContext", "runAsUser"]).and_then(Value::as_i64);
     let mut sidecar_user = 0;
     let mut app_user = 0;
     for field in ["containers", "initContainers"] {
-        for c in pod
-            .pointer(&format!("/spec/{field}"))
+        for c in crate::at(pod, &["spec", field])
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -584,9 +577,7 @@ fn reset_openshift_sidecar_user(pod: &mut Value) {
         return;
     }
     for field in ["containers", "initContainers"] {
-        if let Some(items) = pod
-            .pointer_mut(&format!("/spec/{field}"))
-            .and_then(Value::as_array_mut)
+        if let Some(items) = crate::at_mut(pod, &["spec", field]).and_then(Value::as_array_mut)
             && let Some(c) = items
                 .iter_mut()
                 .find(|c| c["name"].as_str() == Some(finish::PROXY))

@@ -465,7 +465,7 @@ pub fn interception_mode(pc: &Value) -> &str {
 
 /// `defaultConfig.statusPort` of a mesh config (Istio's default 15020).
 pub fn status_port(mesh: &Value) -> i64 {
-    mesh.pointer("/defaultConfig/statusPort")
+    crate::at(mesh, &["defaultConfig", "statusPort"])
         .and_then(Value::as_i64)
         .unwrap_or(15020)
 }
