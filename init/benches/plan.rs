@@ -13,6 +13,7 @@ use mesh_init::cli::Cli;
 use mesh_init::config::{CaptureConfig, HostFacts};
 use mesh_init::plan::{self, Family};
 use mesh_init::restore;
+use mesh_init::testing::INJECTOR_ARGS;
 
 /// A pod's facts without reading the machine: IPv4 only, one cluster DNS server.
 struct Pod;
@@ -29,26 +30,6 @@ impl HostFacts for Pod {
     }
 }
 
-/// The arguments Istio's injector gives `istio-init` for a plain pod.
-const DEFAULT_ARGS: [&str; 16] = [
-    "-p",
-    "15001",
-    "-z",
-    "15006",
-    "-u",
-    "1337",
-    "-m",
-    "REDIRECT",
-    "-i",
-    "*",
-    "-x",
-    "",
-    "-b",
-    "*",
-    "-d",
-    "15090,15021,15020",
-];
-
 fn config(args: &[String]) -> CaptureConfig {
     let argv = std::iter::once("mesh-init".to_string()).chain(args.iter().cloned());
     let cli = Cli::try_parse_args(argv).expect("benchmark arguments parse");
@@ -58,7 +39,7 @@ fn config(args: &[String]) -> CaptureConfig {
 
 /// The default arguments with flag `flag` replaced by `value`.
 fn with(flag: &str, value: String) -> Vec<String> {
-    let mut args: Vec<String> = DEFAULT_ARGS.iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = INJECTOR_ARGS.iter().map(|s| s.to_string()).collect();
     match args.iter().position(|a| a == flag) {
         Some(i) => args[i + 1] = value,
         // Boolean long flags take their value only as `--flag=value`.
@@ -89,7 +70,7 @@ fn plan_and_render(cfg: &CaptureConfig) -> String {
 }
 
 fn bench_default(c: &mut Criterion) {
-    let args: Vec<String> = DEFAULT_ARGS.iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = INJECTOR_ARGS.iter().map(|s| s.to_string()).collect();
     let cfg = config(&args);
     let mut g = c.benchmark_group("mesh_init");
     g.bench_function("resolve_default", |b| b.iter(|| config(black_box(&args))));

@@ -301,26 +301,7 @@ mod tests {
 
     #[test]
     fn accepts_the_injectors_istio_init_arguments() {
-        let cli = parse(&[
-            "-p",
-            "15001",
-            "-z",
-            "15006",
-            "-u",
-            "1337",
-            "-m",
-            "REDIRECT",
-            "-i",
-            "*",
-            "-x",
-            "",
-            "-b",
-            "*",
-            "-d",
-            "15090,15021,15020",
-            "--log_output_level=default:info",
-            "--log_as_json",
-        ]);
+        let cli = parse(&[crate::testing::INJECTOR_ARGS, &["--log_as_json"]].concat());
         assert_eq!(cli.istio_service_exclude_cidr.as_deref(), Some(""));
         assert_eq!(cli.istio_inbound_ports.as_deref(), Some("*"));
         assert_eq!(cli.log_as_json.as_deref(), Some("true"));

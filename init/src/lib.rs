@@ -23,6 +23,6 @@ pub mod diagnose;
 pub mod host;
 pub mod plan;
 pub mod restore;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod validate;

@@ -18,6 +18,27 @@ use std::time::{Duration, Instant};
 
 pub use crate::validate::original_dst;
 
+/// The arguments Istio's injector gives the `istio-init` container of a plain pod.
+pub const INJECTOR_ARGS: &[&str] = &[
+    "-p",
+    "15001",
+    "-z",
+    "15006",
+    "-u",
+    "1337",
+    "-m",
+    "REDIRECT",
+    "-i",
+    "*",
+    "-x",
+    "",
+    "-b",
+    "*",
+    "-d",
+    "15090,15021,15020",
+    "--log_output_level=default:info",
+];
+
 /// Why real-traffic tests cannot run here, if they cannot.
 pub fn unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions.

@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+use mesh_init::testing::INJECTOR_ARGS;
+
 fn mesh_init(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mesh-init"))
         .env_clear()
@@ -117,27 +119,7 @@ fn a_malformed_environment_value_names_the_variable() {
 #[test]
 fn dry_run_needs_no_privileges_and_writes_the_record_file() {
     let file = std::env::temp_dir().join(format!("mesh-init-dry-run-{}.txt", std::process::id()));
-    let args = [
-        "-p",
-        "15001",
-        "-z",
-        "15006",
-        "-u",
-        "1337",
-        "-m",
-        "REDIRECT",
-        "-i",
-        "*",
-        "-x",
-        "",
-        "-b",
-        "*",
-        "-d",
-        "15090,15021,15020",
-        "--log_output_level=default:info",
-        "--dry-run",
-        "--host-ipv6=false",
-    ];
+    let args = [INJECTOR_ARGS, &["--dry-run", "--host-ipv6=false"]].concat();
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let mut cmd = if root {

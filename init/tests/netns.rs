@@ -9,30 +9,10 @@ use std::process::Output;
 use std::time::Duration;
 
 use mesh_init::testing::{
-    Netns, PEER_V4, PEER_V4_OTHER, PEER_V6, POD_V4, POD_V6, PodNet, accept_any, normalise_save,
-    original_dst, sh, unavailable,
+    INJECTOR_ARGS, Netns, PEER_V4, PEER_V4_OTHER, PEER_V6, POD_V4, POD_V6, PodNet, accept_any,
+    normalise_save, original_dst, sh, unavailable,
 };
 
-/// The arguments Istio's injector puts in the istio-init container.
-const ISTIO_INIT_ARGS: &[&str] = &[
-    "-p",
-    "15001",
-    "-z",
-    "15006",
-    "-u",
-    "1337",
-    "-m",
-    "REDIRECT",
-    "-i",
-    "*",
-    "-x",
-    "",
-    "-b",
-    "*",
-    "-d",
-    "15090,15021,15020",
-    "--log_output_level=default:info",
-];
 const PROXY: Option<(u32, u32)> = Some((1337, 1337));
 const APP: Option<(u32, u32)> = Some((1000, 1000));
 const WAIT: Duration = Duration::from_secs(3);
@@ -257,7 +237,7 @@ fn istio_init_in_a_namespace(backend: &str) {
     let pod = pod_listeners(&net.pod);
     let peer = peer_listeners(&net.peer);
 
-    let mut args = ISTIO_INIT_ARGS.to_vec();
+    let mut args = INJECTOR_ARGS.to_vec();
     args.extend(["--force-iptables-binary", backend]);
     ok(&mesh_init(&net.pod, &args, DUAL_STACK));
     let installed = (save(&net.pod, &save4), save(&net.pod, &save6));
@@ -308,14 +288,14 @@ fn exclusions_and_replacement(backend: &str) {
     let net = PodNet::new(&format!("x{}", &backend[..1]), false).expect("namespaces");
     let pod = pod_listeners(&net.pod);
     let peer = peer_listeners(&net.peer);
-    let mut first = ISTIO_INIT_ARGS.to_vec();
+    let mut first = INJECTOR_ARGS.to_vec();
     first.extend(["--force-iptables-binary", backend]);
     ok(&mesh_init(&net.pod, &first, &[]));
     let app = addr(POD_V4, 9090);
     assert_eq!(connect(&net.peer, None, app, &pod, &peer).0, "inbound");
 
     // The same pod restarted with exclusion annotations: different rules of ours are replaced.
-    let mut args: Vec<&str> = ISTIO_INIT_ARGS.to_vec();
+    let mut args: Vec<&str> = INJECTOR_ARGS.to_vec();
     let d = args.iter().position(|a| *a == "-d").expect("-d") + 1;
     args[d] = "15090,15021,15020,9090";
     let x = args.iter().position(|a| *a == "-x").expect("-x") + 1;
@@ -368,7 +348,7 @@ fn the_backend_is_detected_once_and_kept_on_re_runs() {
     require_netns!();
     let net = PodNet::new("d", false).expect("namespaces");
     for _ in 0..2 {
-        let out = mesh_init(&net.pod, ISTIO_INIT_ARGS, &[]);
+        let out = mesh_init(&net.pod, INJECTOR_ARGS, &[]);
         ok(&out);
         assert!(String::from_utf8_lossy(&out.stderr).contains("backend=nft"));
     }
@@ -398,7 +378,7 @@ fn the_backend_is_detected_once_and_kept_on_re_runs() {
         ],
     )
     .expect("legacy rule");
-    let out = mesh_init(&legacy.pod, ISTIO_INIT_ARGS, &[]);
+    let out = mesh_init(&legacy.pod, INJECTOR_ARGS, &[]);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("backend=legacy"));
     assert!(save(&legacy.pod, "iptables-legacy-save").contains(":ISTIO_OUTPUT"));
@@ -410,7 +390,7 @@ fn native_nftables_captures_and_cleans_up() {
     let net = PodNet::new("n", true).expect("namespaces");
     let pod = pod_listeners(&net.pod);
     let peer = peer_listeners(&net.peer);
-    let mut args = ISTIO_INIT_ARGS.to_vec();
+    let mut args = INJECTOR_ARGS.to_vec();
     args.push("--native-nftables");
     ok(&mesh_init(&net.pod, &args, DUAL_STACK));
     ok(&mesh_init(&net.pod, &args, DUAL_STACK));
@@ -480,7 +460,7 @@ fn validation_passes_with_the_rules_and_fails_without() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not redirected"));
-    ok(&mesh_init(&net.pod, ISTIO_INIT_ARGS, &[]));
+    ok(&mesh_init(&net.pod, INJECTOR_ARGS, &[]));
     let out = validation(&net.pod);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("original_dst=127.0.0.6:15002"));
@@ -546,7 +526,7 @@ fn missing_net_admin_is_reported_with_exit_code_4() {
             "--clear-groups",
             env!("CARGO_BIN_EXE_mesh-init"),
         ])
-        .args(ISTIO_INIT_ARGS);
+        .args(INJECTOR_ARGS);
     let out = cmd.output().expect("setpriv runs");
     failure(&out, 4, &["NET_ADMIN", "NET_RAW", "Permission denied"]);
 }
@@ -562,7 +542,7 @@ fn a_held_xtables_lock_is_reported_with_exit_code_5() {
     let lock = std::fs::File::create(&lock_path).expect("lock file");
     // SAFETY: flock on an open file descriptor.
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-    let mut args = ISTIO_INIT_ARGS.to_vec();
+    let mut args = INJECTOR_ARGS.to_vec();
     args.extend(["--force-iptables-binary", "legacy", "--xtables-wait", "1"]);
     let out = mesh_init(
         &net.pod,
@@ -597,7 +577,7 @@ fn a_missing_nat_table_names_the_kernel_modules_with_exit_code_3() {
          echo 'Error occurred at line: 1' >&2\nexit 1",
         )],
     );
-    let mut args = ISTIO_INIT_ARGS.to_vec();
+    let mut args = INJECTOR_ARGS.to_vec();
     args.extend(["--force-iptables-binary", "legacy", "--bin-dir", dir.arg()]);
     let out = mesh_init(&net.pod, &args, &[]);
     failure(
@@ -627,7 +607,7 @@ fn a_backend_the_image_lacks_is_reported_with_exit_code_6() {
         ],
         &[],
     );
-    let mut args = ISTIO_INIT_ARGS.to_vec();
+    let mut args = INJECTOR_ARGS.to_vec();
     args.extend(["--force-iptables-binary", "nft", "--bin-dir", dir.arg()]);
     let out = mesh_init(&net.pod, &args, &[]);
     failure(&out, 6, &["iptables-nft-save", "--force-iptables-binary"]);
@@ -652,7 +632,7 @@ fn a_failing_ipv6_restore_rolls_the_ipv4_rules_back() {
         )],
     );
     let before = save(&net.pod, "iptables-nft-save");
-    let mut args = ISTIO_INIT_ARGS.to_vec();
+    let mut args = INJECTOR_ARGS.to_vec();
     args.extend(["--force-iptables-binary", "nft", "--bin-dir", dir.arg()]);
     let out = mesh_init(&net.pod, &args, DUAL_STACK);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -683,7 +663,7 @@ fn tproxy_mode_delivers_inbound_connections_with_their_original_addresses() {
         ],
     );
     let peer = peer_listeners(&net.peer);
-    let mut args: Vec<&str> = ISTIO_INIT_ARGS.to_vec();
+    let mut args: Vec<&str> = INJECTOR_ARGS.to_vec();
     let m = args.iter().position(|a| *a == "-m").expect("-m") + 1;
     args[m] = "TPROXY";
     ok(&mesh_init(&net.pod, &args, &[]));
@@ -729,7 +709,7 @@ fn tproxy_mode_delivers_inbound_connections_with_their_original_addresses() {
 fn a_namespace_without_an_address_is_refused_like_istio() {
     require_netns!();
     let ns = Netns::new("o").expect("namespace");
-    let out = mesh_init(&ns, ISTIO_INIT_ARGS, &[]);
+    let out = mesh_init(&ns, INJECTOR_ARGS, &[]);
     failure(&out, 1, &["no valid local IP address found", "--host-ipv6"]);
     assert!(!save(&ns, "iptables-nft-save").contains("ISTIO"));
 }

@@ -24,25 +24,9 @@ impl HostFacts for Host {
 }
 
 fn config(extra: &[&str]) -> CaptureConfig {
-    let args = [
-        "mesh-init",
-        "-p",
-        "15001",
-        "-z",
-        "15006",
-        "-u",
-        "1337",
-        "-m",
-        "REDIRECT",
-        "-i",
-        "*",
-        "-b",
-        "*",
-        "-d",
-        "15090,15021,15020",
-    ]
-    .into_iter()
-    .chain(extra.iter().copied());
+    let args = std::iter::once("mesh-init")
+        .chain(crate::testing::INJECTOR_ARGS.iter().copied())
+        .chain(extra.iter().copied());
     let cli = Cli::try_parse_args(args).expect("args parse");
     CaptureConfig::resolve(&cli, &HashMap::new(), &Host).expect("valid")
 }

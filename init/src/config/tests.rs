@@ -40,29 +40,7 @@ fn resolve(args: &[&str], env: &[(&str, &str)]) -> Result<CaptureConfig, ConfigE
 
 #[test]
 fn the_injectors_arguments_resolve_to_istios_defaults() {
-    let cfg = resolve(
-        &[
-            "-p",
-            "15001",
-            "-z",
-            "15006",
-            "-u",
-            "1337",
-            "-m",
-            "REDIRECT",
-            "-i",
-            "*",
-            "-x",
-            "",
-            "-b",
-            "*",
-            "-d",
-            "15090,15021,15020",
-            "--log_output_level=default:info",
-        ],
-        &[],
-    )
-    .expect("valid");
+    let cfg = resolve(crate::testing::INJECTOR_ARGS, &[]).expect("valid");
     assert_eq!(cfg.proxy_gids, vec![1337], "-g defaults to -u");
     assert_eq!(cfg.inbound_ports, PortSelection::All);
     assert_eq!(cfg.inbound_exclude_ports, vec![15090, 15021, 15020]);

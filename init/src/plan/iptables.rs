@@ -161,106 +161,20 @@ pub fn plan(cfg: &CaptureConfig) -> Plan {
         &["-o", "lo", "-s", IP, "-j", "RETURN"],
     );
 
-    let loopback_included = matches!(&cfg.outbound_cidrs,
-        CidrSelection::Only(cidrs) if cidrs.iter().any(|c| c.addr.is_loopback()));
-    let dns_tunnel = format!("53,{tunnel}");
+    let owners = OwnerRules {
+        lo4,
+        lo6,
+        tunnel: &tunnel,
+        dns,
+        loopback_included: matches!(&cfg.outbound_cidrs,
+            CidrSelection::Only(cidrs) if cidrs.iter().any(|c| c.addr.is_loopback())),
+    };
     for uid in &cfg.proxy_uids {
-        let uid = uid.to_string();
-        // [9]: with DNS capture the agent's own queries on lo are not hairpinned.
-        if dns {
-            b.append_versioned(
-                lo4,
-                lo6,
-                Table::Nat,
-                ISTIO_OUTPUT,
-                &[
-                    "-o",
-                    "lo",
-                    "!",
-                    "-d",
-                    IP,
-                    "-p",
-                    "tcp",
-                    "-m",
-                    "multiport",
-                    "!",
-                    "--dports",
-                    &dns_tunnel,
-                    "-m",
-                    "owner",
-                    "--uid-owner",
-                    &uid,
-                    "-j",
-                    ISTIO_IN_REDIRECT,
-                ],
-            );
-        } else {
-            b.append_versioned(
-                lo4,
-                lo6,
-                Table::Nat,
-                ISTIO_OUTPUT,
-                &[
-                    "-o",
-                    "lo",
-                    "!",
-                    "-d",
-                    IP,
-                    "-p",
-                    "tcp",
-                    "!",
-                    "--dport",
-                    &tunnel,
-                    "-m",
-                    "owner",
-                    "--uid-owner",
-                    &uid,
-                    "-j",
-                    ISTIO_IN_REDIRECT,
-                ],
-            );
-        }
-        owner_loopback_return(&mut b, dns, loopback_included, "--uid-owner", &uid);
-        // [11] the loop breaker, protocol-independent on purpose.
-        b.append(
-            Table::Nat,
-            ISTIO_OUTPUT,
-            &["-m", "owner", "--uid-owner", &uid, "-j", "RETURN"],
-        );
+        owners.emit(&mut b, "--uid-owner", &uid.to_string(), dns);
     }
+    // Istio keeps the plain [9] for GIDs even with DNS capture (upstream asymmetry).
     for gid in &cfg.proxy_gids {
-        let gid = gid.to_string();
-        // Istio keeps the plain [9] for GIDs even with DNS capture (upstream asymmetry).
-        b.append_versioned(
-            lo4,
-            lo6,
-            Table::Nat,
-            ISTIO_OUTPUT,
-            &[
-                "-o",
-                "lo",
-                "!",
-                "-d",
-                IP,
-                "-p",
-                "tcp",
-                "!",
-                "--dport",
-                &tunnel,
-                "-m",
-                "owner",
-                "--gid-owner",
-                &gid,
-                "-j",
-                ISTIO_IN_REDIRECT,
-            ],
-        );
-        owner_loopback_return(&mut b, dns, loopback_included, "--gid-owner", &gid);
-        b.append(
-            Table::Nat,
-            ISTIO_OUTPUT,
-            &["-m", "owner", "--gid-owner", &gid, "-j", "RETURN"],
-        );
+        owners.emit(&mut b, "--gid-owner", &gid.to_string(), false);
     }
 
     match &cfg.owner_groups {
@@ -321,32 +235,56 @@ pub fn plan(cfg: &CaptureConfig) -> Plan {
     b.plan
 }
 
-/// [10]: other local traffic on lo is not captured, unless -i names a loopback range.
-fn owner_loopback_return(
-    b: &mut Builder,
+/// What the proxy-owner rules [9]–[11] share between UIDs and GIDs.
+struct OwnerRules<'a> {
+    lo4: &'a str,
+    lo6: &'a str,
+    tunnel: &'a str,
     dns: bool,
     loopback_included: bool,
-    flag: &str,
-    id: &str,
-) {
-    if loopback_included {
-        return;
-    }
-    if dns {
-        // A local DNS server reached over TCP stays capturable.
+}
+
+impl OwnerRules<'_> {
+    /// Rules [9]–[11] for one owner, `flag` being `--uid-owner` or `--gid-owner`. With
+    /// `skip_dns` the hairpin [9] also leaves port 53 alone, so the agent's own DNS queries on
+    /// lo are not sent back to the proxy.
+    fn emit(&self, b: &mut Builder, flag: &str, id: &str, skip_dns: bool) {
+        let dns_tunnel;
+        let mut hairpin = vec!["-o", "lo", "!", "-d", IP, "-p", "tcp"];
+        if skip_dns {
+            dns_tunnel = format!("53,{}", self.tunnel);
+            hairpin.extend(["-m", "multiport", "!", "--dports", &dns_tunnel]);
+        } else {
+            hairpin.extend(["!", "--dport", self.tunnel]);
+        }
+        hairpin.extend(["-m", "owner", flag, id, "-j", ISTIO_IN_REDIRECT]);
+        b.append_versioned(self.lo4, self.lo6, Table::Nat, ISTIO_OUTPUT, &hairpin);
+
+        // [10]: other local traffic on lo is not captured, unless -i names a loopback range.
+        if !self.loopback_included {
+            if self.dns {
+                // A local DNS server reached over TCP stays capturable.
+                b.append(
+                    Table::Nat,
+                    ISTIO_OUTPUT,
+                    &[
+                        "-o", "lo", "-p", "tcp", "!", "--dport", "53", "-m", "owner", "!", flag,
+                        id, "-j", "RETURN",
+                    ],
+                );
+            } else {
+                b.append(
+                    Table::Nat,
+                    ISTIO_OUTPUT,
+                    &["-o", "lo", "-m", "owner", "!", flag, id, "-j", "RETURN"],
+                );
+            }
+        }
+        // [11] the loop breaker, protocol-independent on purpose.
         b.append(
             Table::Nat,
             ISTIO_OUTPUT,
-            &[
-                "-o", "lo", "-p", "tcp", "!", "--dport", "53", "-m", "owner", "!", flag, id, "-j",
-                "RETURN",
-            ],
-        );
-    } else {
-        b.append(
-            Table::Nat,
-            ISTIO_OUTPUT,
-            &["-o", "lo", "-m", "owner", "!", flag, id, "-j", "RETURN"],
+            &["-m", "owner", flag, id, "-j", "RETURN"],
         );
     }
 }
