@@ -3,6 +3,8 @@
 //! longest-common-subsequence walk, so inserting the proxy in front of a large container costs
 //! one `add`, not a replace of every later element.
 
+use std::fmt::Write;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -36,14 +38,51 @@ pub fn diff<'a>(from: &Value, to: &'a Value) -> Vec<Op<'a>> {
     ops
 }
 
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+/// Appends `/key` to `path`, escaped as RFC 6901 says (`~` → `~0`, `/` → `~1`).
+fn push_key(path: &mut String, key: &str) {
+    path.push('/');
+    for c in key.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
+    }
+}
+
+/// `a == b`, but objects whose keys come in the same order (the usual case: the injected pod
+/// keeps the original's order) are compared pairwise instead of by hashed look-ups.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return false;
+            }
+            for ((ka, va), (kb, vb)) in x.iter().zip(y) {
+                if ka != kb {
+                    return x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)));
+                }
+                if !same(va, vb) {
+                    return false;
+                }
+            }
+            true
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
+        }
+        _ => a == b,
+    }
 }
 
 fn diff_into<'a>(from: &Value, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
-    if from == to {
-        return;
+    if !same(from, to) {
+        diff_unequal(from, to, path, ops);
     }
+}
+
+/// [`diff_into`] for values already known to differ.
+fn diff_unequal<'a>(from: &Value, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
     match (from, to) {
         (Value::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
         (Value::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
@@ -59,18 +98,20 @@ fn diff_objects<'a>(
 ) {
     let len = path.len();
     for (k, av) in a {
-        path.push('/');
-        path.push_str(&escape(k));
-        match b.get(k) {
+        let bv = b.get(k);
+        if bv.is_some_and(|bv| same(av, bv)) {
+            continue;
+        }
+        push_key(path, k);
+        match bv {
             None => ops.push(Op::new("remove", path, None)),
-            Some(bv) => diff_into(av, bv, path, ops),
+            Some(bv) => diff_unequal(av, bv, path, ops),
         }
         path.truncate(len);
     }
     for (k, bv) in b {
         if !a.contains_key(k) {
-            path.push('/');
-            path.push_str(&escape(k));
+            push_key(path, k);
             ops.push(Op::new("add", path, Some(bv)));
             path.truncate(len);
         }
@@ -126,12 +167,19 @@ fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec
     let len = path.len();
     let mut at = 0usize;
     for edit in edits {
+        if let Edit::Keep(i, j) = edit
+            && same(&a[i], &b[j])
+        {
+            at += 1;
+            continue;
+        }
         path.truncate(len);
         path.push('/');
-        path.push_str(&at.to_string());
+        // Writing into a String cannot fail.
+        let _ = write!(path, "{at}");
         match edit {
             Edit::Keep(i, j) => {
-                diff_into(&a[i], &b[j], path, ops);
+                diff_unequal(&a[i], &b[j], path, ops);
                 at += 1;
             }
             Edit::Delete(_) => ops.push(Op::new("remove", path, None)),
@@ -225,6 +273,27 @@ mod tests {
         let ops = diff(&from, &to);
         assert_eq!(apply(&from, &ops), to);
         assert!(ops.iter().any(|o| o.path == "/k~1e~0y"));
+    }
+
+    #[test]
+    fn key_order_does_not_make_a_difference() {
+        let from: Value = serde_json::from_str(
+            r#"{"a": {"x": 1, "y": [1, {"name": "n", "p": 2, "q": 3}]}, "b/c~": 1}"#,
+        )
+        .unwrap();
+        let reordered: Value = serde_json::from_str(
+            r#"{"b/c~": 1, "a": {"y": [1, {"q": 3, "p": 2, "name": "n"}], "x": 1}}"#,
+        )
+        .unwrap();
+        assert!(diff(&from, &reordered).is_empty());
+        let changed: Value = serde_json::from_str(
+            r#"{"b/c~": 2, "a": {"y": [1, {"q": 4, "p": 2, "name": "n"}], "x": 1}}"#,
+        )
+        .unwrap();
+        let ops = diff(&from, &changed);
+        let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(paths, ["/a/y/1/q", "/b~1c~0"]);
+        assert_eq!(apply(&from, &ops), changed);
     }
 
     #[test]
