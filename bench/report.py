@@ -72,6 +72,7 @@ def mib(kib):
 def generic(command):
     """A recorded command with its temporary directory and ephemeral port made generic."""
     command = re.sub(r"/tmp/[\w.-]*bench-[\w]+/", "$WORK/", command)
+    command = command.replace(os.getcwd() + "/", "")
     return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:$PORT", command)
 
 
