@@ -94,7 +94,7 @@ impl<'a> Parser<'a> {
         if text == "-" || text.starts_with("- ") {
             return self.sequence(indent);
         }
-        if split_key(text).is_some() {
+        if is_key(text) {
             return self.mapping(indent);
         }
         // A lone scalar or flow collection.
@@ -119,7 +119,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             let offset = indent + (text.len() - rest.len());
-            if rest.starts_with("- ") || rest == "-" || split_key(rest).is_some() {
+            if rest.starts_with("- ") || rest == "-" || is_key(rest) {
                 self.virt = Some((offset, rest));
                 // The virtual line is consumed by node(); continuation lines follow.
                 if self.virt.is_some() && self.pos < self.lines.len() {
@@ -323,6 +323,20 @@ fn split_key(text: &str) -> Option<(String, &str)> {
         return None;
     }
     Some((key, rest.trim_start_matches(' ')))
+}
+
+/// Whether `text` is a mapping entry: [`split_key`] without building the key, for the many
+/// lines that are only being classified.
+fn is_key(text: &str) -> bool {
+    if text.starts_with(['"', '\'']) {
+        return split_key(text).is_some();
+    }
+    let indicator = text.starts_with([
+        '[', '{', '#', '&', '*', '!', '|', '>', '%', '@', '`', '?', '-',
+    ]);
+    let dash_word = text.starts_with('-') && !text.starts_with("- ") && text != "-";
+    // find_colon only stops at a `:` followed by a space or the end, as split_key requires.
+    (!indicator || dash_word) && find_colon(text).is_some()
 }
 
 /// The position of the `:` ending a plain key (`: ` or `:` at the end, outside a comment).
@@ -623,6 +637,38 @@ mod tests {
             {
                 assert_eq!(fast, full, "{prefix:?}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::{is_key, split_key};
+
+    #[test]
+    fn classifying_a_line_agrees_with_splitting_it() {
+        for line in [
+            "name: istio-proxy",
+            "name:",
+            "- name: x",
+            "-",
+            "-flag: 1",
+            "--x: y",
+            "\"quoted key\": v",
+            "'single': v",
+            "\"unterminated: v",
+            "url: http://a:b",
+            "http://a:b",
+            "key:value",
+            "a # b: c",
+            "[a, b]",
+            "{a: b}",
+            "? complex",
+            "&anchor key: v",
+            "plain text",
+            "",
+        ] {
+            assert_eq!(is_key(line), split_key(line).is_some(), "{line:?}");
         }
     }
 }
