@@ -32,8 +32,8 @@ conformance: ## Replay Istio's golden vectors (injection and iptables), one line
 	$(CARGO) test -p injector-engine --test conformance -- --nocapture
 	$(CARGO) test -p mesh-init --test conformance -- --nocapture
 
-bench: ## Criterion benchmarks
-	$(CARGO) bench --workspace
+bench: ## Regenerate BENCHMARKS.md: criterion, TLS load vs a null webhook, soak, mesh-init vs iptables-restore (root, ~25 min)
+	bench/run.sh
 
 images: ## Build both container images (static musl binaries; needs Docker with BuildKit)
 	$(DOCKER) build -f deploy/images/sidecar-injector.Dockerfile -t $(INJECTOR_IMAGE) .

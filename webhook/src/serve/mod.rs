@@ -273,8 +273,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bench_null = args.bench_null;
     let node_watch = nodes::NodeWatch::wanted(&args.nodes, &args.config);
     let options = Options::from_args(args)?;
+    // Reviews are CPU-bound engine calls on the blocking pool: more threads than cores only
+    // queue work in the kernel instead of in tokio, and each extra thread grows the allocator's
+    // per-thread arenas (RSS creeping under sustained load). The deadline still bounds waiting.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(cores.max(2) * 2)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
