@@ -486,45 +486,40 @@ fn dns_redirect(b: &mut Builder, cfg: &CaptureConfig) {
         );
         return;
     }
-    if !v4.is_empty() {
-        b.append_v4(Table::Raw, "PREROUTING", &["-j", ISTIO_INBOUND]);
-    }
-    for s in v4 {
-        let a = format!("{s}/32");
-        b.append_v4(
-            Table::Raw,
-            ISTIO_OUTPUT_DNS,
-            &[
-                "-p", "udp", "--dport", "53", "-d", &a, "-j", "CT", "--zone", "2",
-            ],
-        );
-        b.append_v4(
-            Table::Raw,
-            ISTIO_INBOUND,
-            &[
-                "-p", "udp", "--sport", "53", "-s", &a, "-j", "CT", "--zone", "1",
-            ],
-        );
-    }
-    if !v6.is_empty() {
-        b.append_v6(Table::Raw, "PREROUTING", &["-j", ISTIO_INBOUND]);
-    }
-    for s in v6 {
-        let a = format!("{s}/128");
-        b.append_v6(
-            Table::Raw,
-            ISTIO_OUTPUT_DNS,
-            &[
-                "-p", "udp", "--dport", "53", "-d", &a, "-j", "CT", "--zone", "2",
-            ],
-        );
-        b.append_v6(
-            Table::Raw,
-            ISTIO_INBOUND,
-            &[
-                "-p", "udp", "--sport", "53", "-s", &a, "-j", "CT", "--zone", "1",
-            ],
-        );
+    // Same rules for each family, only the host prefix length differs.
+    let families = [
+        (
+            true,
+            "32",
+            v4.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        ),
+        (false, "128", v6.iter().map(|s| s.to_string()).collect()),
+    ];
+    for (is_v4, prefix, servers) in families {
+        if servers.is_empty() {
+            continue;
+        }
+        let push = |b: &mut Builder, chain: &str, args: &[&str]| {
+            b.push(is_v4, !is_v4, Table::Raw, chain, Op::Append, owned(args));
+        };
+        push(b, "PREROUTING", &["-j", ISTIO_INBOUND]);
+        for s in servers {
+            let a = format!("{s}/{prefix}");
+            push(
+                b,
+                ISTIO_OUTPUT_DNS,
+                &[
+                    "-p", "udp", "--dport", "53", "-d", &a, "-j", "CT", "--zone", "2",
+                ],
+            );
+            push(
+                b,
+                ISTIO_INBOUND,
+                &[
+                    "-p", "udp", "--sport", "53", "-s", &a, "-j", "CT", "--zone", "1",
+                ],
+            );
+        }
     }
 }
 
