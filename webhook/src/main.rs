@@ -5,6 +5,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sidecar_injector::{certs, kube_inject, serve};
 use tracing_subscriber::EnvFilter;
 
+// Reviews build and drop many small JSON trees on a few blocking threads: mimalloc is faster
+// there than glibc's malloc (and far faster than musl's in the static image), and it does not
+// keep per-thread arenas that grow RSS.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Istio-compatible sidecar injection: a mutating admission webhook, offline injection of
 /// manifests, and the webhook's certificates.
 #[derive(Debug, Parser)]
