@@ -5,7 +5,7 @@
 
 # Alpine's Rust targets x86_64/aarch64-unknown-linux-musl and links statically by default.
 FROM docker.io/library/rust:1.95-alpine AS build
-# ring (rustls' crypto) compiles a little C and assembly.
+# ring (rustls' crypto) and mimalloc (the allocator) compile a little C and assembly.
 RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY . .
