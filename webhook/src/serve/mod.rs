@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::RustlsConfig;
 use injector_engine::{ConfigError, ConfigSources, Environment, Injector};
 use tokio::task::JoinHandle;
@@ -387,7 +388,10 @@ fn serve_https(
     let mut server =
         axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(Arc::new(server_config)))
             .map_err(bind_error(listen))?
-            .handle(handle);
+            .handle(handle)
+            // Without TCP_NODELAY, HTTP/2's separate HEADERS and DATA writes meet Nagle and
+            // the client's delayed ACK: answers stalled 40 ms (p99 of one HTTP/2 connection).
+            .map(|tls| tls.acceptor(NoDelayAcceptor::new()));
     // Istio's webhook server reads headers within 30 s; a client that never sends them does
     // not hold a connection forever.
     server
