@@ -65,21 +65,41 @@ impl Template {
         data: &TmplValue,
         vars: &Arc<BTreeMap<String, String>>,
     ) -> Result<Value, RenderError> {
-        let text = crate::funcs::with_env(vars.clone(), || self.parsed.execute(data))?;
-        let mut pod: Value = if text.trim().is_empty() {
-            Value::Object(Map::new())
-        } else {
-            read_yaml(&text)?
-        };
-        if pod.is_null() {
-            pod = Value::Object(Map::new());
-        }
-        if !pod.is_object() {
-            return Err(RenderError::NotAMapping);
-        }
-        typed(&mut pod, Ctx::Pod);
-        Ok(pod)
+        read_partial_pod(&self.execute(data, vars)?)
     }
+
+    /// The template's output text, before it is read as YAML.
+    pub fn execute(
+        &self,
+        data: &TmplValue,
+        vars: &Arc<BTreeMap<String, String>>,
+    ) -> Result<String, RenderError> {
+        Ok(crate::funcs::with_env(vars.clone(), || {
+            self.parsed.execute(data)
+        })?)
+    }
+}
+
+/// Reads a template's output as a partial Pod, typed like a `corev1.Pod` round trip.
+pub fn read_partial_pod(text: &str) -> Result<Value, RenderError> {
+    let mut pod: Value = if text.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        read_yaml(text)?
+    };
+    if pod.is_null() {
+        pod = Value::Object(Map::new());
+    }
+    if !pod.is_object() {
+        return Err(RenderError::NotAMapping);
+    }
+    typed_pod(&mut pod);
+    Ok(pod)
+}
+
+/// Drops and canonicalises what a `corev1.Pod` round trip would in an untyped partial Pod.
+pub fn typed_pod(pod: &mut Value) {
+    typed(pod, Ctx::Pod);
 }
 
 /// Reads rendered YAML: the fast subset reader when it can, `serde_yaml_ng` otherwise. Debug

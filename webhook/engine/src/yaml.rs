@@ -3,36 +3,27 @@
 //! quoted scalars, unusual numbers, duplicate keys, …) returns `None` and the caller falls back
 //! to the full parser. Reading the rendered sidecar template is the largest single cost of an
 //! injection, and this subset covers what templates write.
+//!
+//! Speed comes from touching each byte few times: lines are split and measured once, the
+//! entries of a mapping or sequence are gathered on a stack shared by the whole parse so each
+//! `Map`/`Vec` is allocated once at its final size, and scalars without escapes are copied
+//! straight from the input.
 
-use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
 
 /// Parses `text` as one YAML document, or `None` when it is outside the supported subset.
 pub fn parse(text: &str) -> Option<Value> {
-    let mut lines: Vec<Line<'_>> = Vec::new();
-    for raw in text.split('\n') {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        let content = raw.trim_start_matches(' ');
-        if content.starts_with('\t') {
-            // Tabs in indentation are not YAML; let the full parser say so.
-            return None;
-        }
-        lines.push(Line {
-            raw,
-            indent: raw.len() - content.len(),
-            text: content.trim_end(),
-        });
-    }
-    if text.starts_with("%")
-        || lines
-            .iter()
-            .any(|l| l.indent == 0 && (l.text == "---" || l.text == "..."))
-    {
+    if text.starts_with('%') {
         return None;
     }
+    let lines = split_lines(text)?;
     let mut p = Parser {
         lines: &lines,
         pos: 0,
         virt: None,
+        stack: Stack::default(),
     };
     p.skip_blank();
     if p.pos >= lines.len() {
@@ -43,10 +34,79 @@ pub fn parse(text: &str) -> Option<Value> {
     (p.pos >= lines.len() && p.virt.is_none()).then_some(v)
 }
 
+/// The lines of `text` with their indentation measured, or `None` for what only the full
+/// parser handles (tab indentation, document markers).
+fn split_lines(text: &str) -> Option<Vec<Line<'_>>> {
+    let mut lines = Vec::with_capacity(text.len() / 16);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]) {
+        let raw = &text[start..end];
+        start = end + 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let indent = raw.bytes().take_while(|&b| b == b' ').count();
+        let content = &raw[indent..];
+        if content.starts_with('\t') {
+            // Tabs in indentation are not YAML; let the full parser say so.
+            return None;
+        }
+        let content = trim_end(content);
+        if indent == 0 && (content == "---" || content == "...") {
+            return None;
+        }
+        lines.push(Line {
+            raw,
+            indent,
+            text: content,
+        });
+    }
+    Some(lines)
+}
+
+/// `str::trim_end`, without decoding characters when the end is ASCII.
+fn trim_end(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut n = b.len();
+    // Tab, line feed, vertical tab, form feed, carriage return and space.
+    while n > 0 && matches!(b[n - 1], b'\t'..=b'\r' | b' ') {
+        n -= 1;
+    }
+    if n > 0 && !b[n - 1].is_ascii() {
+        // Unicode white space (U+00A0, U+3000, …) trims too.
+        return s.trim_end();
+    }
+    &s[..n]
+}
+
 struct Line<'a> {
     raw: &'a str,
     indent: usize,
     text: &'a str,
+}
+
+/// Entries and items of the collections being read, innermost last. A collection pushes its
+/// children here and moves them into a `Map`/`Vec` of the right size when it ends, which
+/// avoids growing every collection one element at a time.
+#[derive(Default)]
+struct Stack {
+    entries: Vec<(String, Value)>,
+    items: Vec<Value>,
+}
+
+impl Stack {
+    /// The entries pushed since `base` as a mapping; `None` on a duplicate key.
+    fn map_from(&mut self, base: usize) -> Option<Value> {
+        let mut map = Map::with_capacity(self.entries.len() - base);
+        for (k, v) in self.entries.drain(base..) {
+            if map.insert(k, v).is_some() {
+                return None;
+            }
+        }
+        Some(Value::Object(map))
+    }
+
+    fn seq_from(&mut self, base: usize) -> Value {
+        Value::Array(self.items.drain(base..).collect())
+    }
 }
 
 struct Parser<'a> {
@@ -54,10 +114,15 @@ struct Parser<'a> {
     pos: usize,
     /// The rest of a `- ` item line, read as if it were its own line at this indent.
     virt: Option<(usize, &'a str)>,
+    stack: Stack,
 }
 
 fn is_blank(text: &str) -> bool {
     text.is_empty() || text.starts_with('#')
+}
+
+fn is_item(text: &str) -> bool {
+    text == "-" || text.starts_with("- ")
 }
 
 impl<'a> Parser<'a> {
@@ -91,104 +156,101 @@ impl<'a> Parser<'a> {
         if indent < min {
             return None;
         }
-        if text == "-" || text.starts_with("- ") {
+        if is_item(text) {
             return self.sequence(indent);
         }
-        if is_key(text) {
-            return self.mapping(indent);
+        if let Some(first) = split_key(text) {
+            return self.mapping(indent, first);
         }
         // A lone scalar or flow collection.
         self.advance();
-        let v = self.inline_value(text, indent)?;
-        Some(v)
+        self.inline_value(text, indent)
     }
 
     fn sequence(&mut self, indent: usize) -> Option<Value> {
-        let mut items = Vec::new();
+        let base = self.stack.items.len();
         while let Some((i, text)) = self.peek() {
-            if i != indent || !(text == "-" || text.starts_with("- ")) {
+            if i != indent || !is_item(text) {
                 break;
             }
             let rest = text[1..].trim_start_matches(' ');
-            if rest.is_empty() || rest.starts_with('#') {
+            let item = if rest.is_empty() || rest.starts_with('#') {
                 self.advance();
                 match self.peek() {
-                    Some((j, _)) if j > indent => items.push(self.node(j)?),
-                    _ => items.push(Value::Null),
+                    Some((j, _)) if j > indent => self.node(j)?,
+                    _ => Value::Null,
                 }
-                continue;
-            }
-            let offset = indent + (text.len() - rest.len());
-            if rest.starts_with("- ") || rest == "-" || is_key(rest) {
-                self.virt = Some((offset, rest));
-                // The virtual line is consumed by node(); continuation lines follow.
-                if self.virt.is_some() && self.pos < self.lines.len() {
-                    self.pos += 1;
-                }
-                items.push(self.node(offset)?);
             } else {
-                self.advance();
-                items.push(self.inline_value(rest, offset)?);
-            }
+                let offset = indent + (text.len() - rest.len());
+                let key = if is_item(rest) { None } else { split_key(rest) };
+                if is_item(rest) || key.is_some() {
+                    // The rest is read as its own line; continuation lines follow.
+                    self.virt = Some((offset, rest));
+                    if self.pos < self.lines.len() {
+                        self.pos += 1;
+                    }
+                    match key {
+                        Some(first) => self.mapping(offset, first)?,
+                        None => self.sequence(offset)?,
+                    }
+                } else {
+                    self.advance();
+                    self.inline_value(rest, offset)?
+                }
+            };
+            self.stack.items.push(item);
         }
-        Some(Value::Array(items))
+        Some(self.stack.seq_from(base))
     }
 
-    fn mapping(&mut self, indent: usize) -> Option<Value> {
-        let mut map = Map::new();
-        while let Some((i, text)) = self.peek() {
-            if i != indent {
-                if i > indent {
-                    return None;
-                }
-                break;
-            }
-            let (key, rest) = split_key(text)?;
+    /// A block mapping at `indent` whose first line (the current one) splits into `first`.
+    fn mapping(&mut self, indent: usize, first: KeyAndRest<'a>) -> Option<Value> {
+        let base = self.stack.entries.len();
+        let mut entry = first;
+        loop {
+            let (key, rest) = entry;
             self.advance();
             let value = if rest.is_empty() || rest.starts_with('#') {
                 match self.peek() {
-                    Some((j, t)) if j > indent => {
-                        let _ = t;
-                        self.node(j)?
-                    }
+                    Some((j, _)) if j > indent => self.node(j)?,
                     // Sequences may sit at the key's own indent.
-                    Some((j, t)) if j == indent && (t == "-" || t.starts_with("- ")) => {
-                        self.sequence(j)?
-                    }
+                    Some((j, t)) if j == indent && is_item(t) => self.sequence(j)?,
                     _ => Value::Null,
                 }
             } else {
                 self.inline_value(rest, indent)?
             };
-            if map.insert(key, value).is_some() {
-                return None;
-            }
+            self.stack.entries.push((key.into_owned(), value));
+            entry = match self.peek() {
+                Some((i, text)) if i == indent => split_key(text)?,
+                Some((i, _)) if i > indent => return None,
+                _ => break,
+            };
         }
-        Some(Value::Object(map))
+        self.stack.map_from(base)
     }
 
     /// A value written after `key: ` or `- `: a scalar, a flow collection (which may run over
     /// several lines) or a literal block scalar.
     fn inline_value(&mut self, text: &'a str, parent_indent: usize) -> Option<Value> {
-        let first = text.chars().next()?;
-        match first {
-            '|' => self.literal_block(text, parent_indent),
-            '{' | '[' => self.flow(text),
-            '"' => {
+        match *text.as_bytes().first()? {
+            b'|' => self.literal_block(text, parent_indent),
+            b'{' | b'[' => self.flow(text),
+            b'"' => {
                 let (s, rest) = double_quoted(text)?;
                 trailing_ok(rest).then_some(Value::String(s))
             }
-            '\'' => {
+            b'\'' => {
                 let (s, rest) = single_quoted(text)?;
                 trailing_ok(rest).then_some(Value::String(s))
             }
-            '>' | '&' | '*' | '!' | '%' | '@' | '`' | '?' => None,
+            b'>' | b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' => None,
             _ => {
-                let s = strip_comment(text);
+                let s = plain_text(text)?;
                 // A plain scalar continued on the next line is folded: not supported here.
                 if let Some((j, t)) = self.peek()
                     && j > parent_indent
-                    && !(t.starts_with("- ") || t == "-")
+                    && !is_item(t)
                     && self.virt.is_none()
                 {
                     return None;
@@ -245,24 +307,36 @@ impl<'a> Parser<'a> {
 
     /// A flow collection starting in `text`, possibly continued on following lines.
     fn flow(&mut self, text: &'a str) -> Option<Value> {
-        let mut buf = strip_comment(text).to_string();
+        let line = strip_comment(text);
+        // Nearly all flow values fit on their line: read them without measuring first.
+        if let Some(v) = read_flow(line, &mut self.stack) {
+            return Some(v);
+        }
+        let mut buf = Cow::Borrowed(line);
         while depth(&buf)? > 0 {
             if self.virt.is_some() {
                 return None;
             }
             let line = self.lines.get(self.pos)?;
-            buf.push(' ');
-            buf.push_str(strip_comment(line.text));
+            let joined = buf.to_mut();
+            joined.push(' ');
+            joined.push_str(strip_comment(line.text));
             self.pos += 1;
         }
-        let mut f = Flow {
-            s: buf.as_bytes(),
-            i: 0,
-        };
-        let v = f.value()?;
-        f.ws();
-        (f.i == f.s.len()).then_some(v)
+        read_flow(&buf, &mut self.stack)
     }
+}
+
+/// `text` as exactly one flow collection.
+fn read_flow(text: &str, stack: &mut Stack) -> Option<Value> {
+    let mut f = Flow {
+        s: text,
+        i: 0,
+        stack,
+    };
+    let v = f.value()?;
+    f.ws();
+    (f.i == f.s.len()).then_some(v)
 }
 
 /// Open brackets minus closed ones, outside quotes; `None` if it goes negative.
@@ -297,26 +371,40 @@ fn trailing_ok(rest: &str) -> bool {
     r.is_empty() || (r.starts_with('#') && rest.starts_with([' ', '\t']))
 }
 
-/// `key: rest` (plain, single- or double-quoted key); `None` when the line is not a mapping
-/// entry.
-fn split_key(text: &str) -> Option<(String, &str)> {
-    let (key, after) = if text.starts_with('"') {
-        let (k, rest) = double_quoted(text)?;
-        (k, rest)
-    } else if text.starts_with('\'') {
-        let (k, rest) = single_quoted(text)?;
-        (k, rest)
-    } else {
-        // Indicators cannot start a plain key; a `-` can when it is not a sequence entry.
-        let indicator = text.starts_with([
-            '[', '{', '#', '&', '*', '!', '|', '>', '%', '@', '`', '?', '-',
-        ]);
-        let dash_word = text.starts_with('-') && !text.starts_with("- ") && text != "-";
-        if indicator && !dash_word {
-            return None;
+/// Whether a plain key cannot start with this byte: an indicator (a `-` can, when it is not
+/// a sequence entry).
+fn starts_with_indicator(text: &str) -> bool {
+    match text.as_bytes().first() {
+        Some(b'-') => is_item(text),
+        Some(b'[' | b'{' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'%' | b'@' | b'`' | b'?') => {
+            true
         }
-        let end = find_colon(text)?;
-        (text[..end].trim_end().to_string(), &text[end..])
+        _ => false,
+    }
+}
+
+/// A mapping entry's key, and the text after its `: `.
+type KeyAndRest<'a> = (Cow<'a, str>, &'a str);
+
+/// `key: rest` (plain, single- or double-quoted key); `None` when the line is not a mapping
+/// entry. Plain keys are borrowed, so classifying a line costs no allocation.
+fn split_key(text: &str) -> Option<KeyAndRest<'_>> {
+    let (key, after) = match text.as_bytes().first() {
+        Some(b'"') => {
+            let (k, rest) = double_quoted(text)?;
+            (Cow::Owned(k), rest)
+        }
+        Some(b'\'') => {
+            let (k, rest) = single_quoted(text)?;
+            (Cow::Owned(k), rest)
+        }
+        _ => {
+            if starts_with_indicator(text) {
+                return None;
+            }
+            let end = find_colon(text)?;
+            (Cow::Borrowed(trim_end(&text[..end])), &text[end..])
+        }
     };
     let rest = after.strip_prefix(':')?;
     if !(rest.is_empty() || rest.starts_with(' ')) {
@@ -325,29 +413,14 @@ fn split_key(text: &str) -> Option<(String, &str)> {
     Some((key, rest.trim_start_matches(' ')))
 }
 
-/// Whether `text` is a mapping entry: [`split_key`] without building the key, for the many
-/// lines that are only being classified.
-fn is_key(text: &str) -> bool {
-    if text.starts_with(['"', '\'']) {
-        return split_key(text).is_some();
-    }
-    let indicator = text.starts_with([
-        '[', '{', '#', '&', '*', '!', '|', '>', '%', '@', '`', '?', '-',
-    ]);
-    let dash_word = text.starts_with('-') && !text.starts_with("- ") && text != "-";
-    // find_colon only stops at a `:` followed by a space or the end, as split_key requires.
-    (!indicator || dash_word) && find_colon(text).is_some()
-}
-
 /// The position of the `:` ending a plain key (`: ` or `:` at the end, outside a comment).
 fn find_colon(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    for i in 0..b.len() {
-        if b[i] == b'#' && i > 0 && b[i - 1] == b' ' {
-            return None;
-        }
-        if b[i] == b':' && (i + 1 == b.len() || b[i + 1] == b' ') {
-            return Some(i);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b':' if matches!(b.get(i + 1), None | Some(b' ')) => return Some(i),
+            b'#' if i > 0 && b[i - 1] == b' ' => return None,
+            _ => {}
         }
     }
     None
@@ -355,20 +428,45 @@ fn find_colon(text: &str) -> Option<usize> {
 
 fn strip_comment(text: &str) -> &str {
     let b = text.as_bytes();
-    for i in 0..b.len() {
-        if b[i] == b'#' && i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
-            return text[..i].trim_end();
+    for i in 1..b.len() {
+        if b[i] == b'#' && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            return trim_end(&text[..i]);
         }
     }
-    text.trim_end()
+    trim_end(text)
+}
+
+/// A block plain scalar without its comment, or `None` when it holds `: ` (a mapping the
+/// reader does not take on one line).
+fn plain_text(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    for i in 0..b.len() {
+        match b[i] {
+            b'#' if i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') => {
+                return Some(trim_end(&text[..i]));
+            }
+            b':' if b.get(i + 1) == Some(&b' ') => return None,
+            _ => {}
+        }
+    }
+    Some(trim_end(text))
 }
 
 fn double_quoted(text: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
-    let mut chars = text[1..].char_indices();
+    let body = &text[1..];
+    // Most quoted scalars have no escapes: copy them in one piece.
+    match memchr::memchr2(b'"', b'\\', body.as_bytes()) {
+        None => return None,
+        Some(end) if body.as_bytes()[end] == b'"' => {
+            return Some((body[..end].to_string(), &body[end + 1..]));
+        }
+        Some(_) => {}
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some((out, &text[i + 2..])),
+            '"' => return Some((out, &body[i + 1..])),
             '\\' => {
                 let (_, e) = chars.next()?;
                 match e {
@@ -422,7 +520,8 @@ fn single_quoted(text: &str) -> Option<(String, &str)> {
     None
 }
 
-/// A plain scalar, resolved as serde_yaml_ng resolves it, or `None` when unsure.
+/// A plain scalar, resolved as serde_yaml_ng resolves it, or `None` when unsure. The caller
+/// has ruled out `: ` inside it.
 fn plain(s: &str) -> Option<Value> {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
@@ -430,7 +529,7 @@ fn plain(s: &str) -> Option<Value> {
         "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
         _ => {}
     }
-    if s.contains(": ") || s.ends_with(':') {
+    if s.ends_with(':') {
         return None;
     }
     let b = s.as_bytes();
@@ -459,36 +558,38 @@ fn plain(s: &str) -> Option<Value> {
     let looks_numeric = s.bytes().all(|c| {
         c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E' | b'_' | b'x' | b'o')
     });
-    if looks_numeric {
+    if looks_numeric || s.starts_with('.') {
         return None;
     }
-    if s.starts_with('.') {
-        return None;
-    }
-    let _ = Number::from(0);
     Some(Value::String(s.to_string()))
 }
 
+/// A flow collection (`{a: b, c: [d]}`) on one logical line.
 struct Flow<'b> {
-    s: &'b [u8],
+    s: &'b str,
     i: usize,
+    stack: &'b mut Stack,
 }
 
 impl Flow<'_> {
+    fn byte(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
     fn ws(&mut self) {
-        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t') {
+        while matches!(self.byte(), Some(b' ' | b'\t')) {
             self.i += 1;
         }
     }
 
     fn value(&mut self) -> Option<Value> {
         self.ws();
-        match *self.s.get(self.i)? {
+        match self.byte()? {
             b'{' => self.map(),
             b'[' => self.seq(),
-            b'"' | b'\'' => {
-                let text = std::str::from_utf8(&self.s[self.i..]).ok()?;
-                let (v, rest) = if self.s[self.i] == b'"' {
+            q @ (b'"' | b'\'') => {
+                let text = &self.s[self.i..];
+                let (v, rest) = if q == b'"' {
                     double_quoted(text)?
                 } else {
                     single_quoted(text)?
@@ -497,26 +598,24 @@ impl Flow<'_> {
                 Some(Value::String(v))
             }
             _ => {
+                let b = self.s.as_bytes();
                 let start = self.i;
-                while self.i < self.s.len() {
-                    let c = self.s[self.i];
+                while let Some(&c) = b.get(self.i) {
                     if matches!(c, b',' | b'}' | b']') {
                         break;
                     }
                     if c == b':'
-                        && matches!(
-                            self.s.get(self.i + 1),
-                            None | Some(b' ') | Some(b',') | Some(b'}') | Some(b']')
-                        )
+                        && matches!(b.get(self.i + 1), None | Some(b' ' | b',' | b'}' | b']'))
                     {
                         break;
                     }
-                    if c == b'#' || matches!(c, b'[' | b'{') {
+                    if matches!(c, b'#' | b'[' | b'{') {
                         return None;
                     }
                     self.i += 1;
                 }
-                let text = std::str::from_utf8(&self.s[start..self.i]).ok()?.trim();
+                // Stops are ASCII, so both ends are character boundaries.
+                let text = trim_end(self.s.get(start..self.i)?.trim_start());
                 if text.is_empty() {
                     return None;
                 }
@@ -527,14 +626,14 @@ impl Flow<'_> {
 
     fn map(&mut self) -> Option<Value> {
         self.i += 1;
-        let mut m = Map::new();
+        let base = self.stack.entries.len();
         loop {
             self.ws();
-            match self.s.get(self.i) {
+            match self.byte() {
                 None => return None,
                 Some(b'}') => {
                     self.i += 1;
-                    return Some(Value::Object(m));
+                    return self.stack.map_from(base);
                 }
                 _ => {}
             }
@@ -543,20 +642,18 @@ impl Flow<'_> {
                 _ => return None,
             };
             self.ws();
-            if self.s.get(self.i) != Some(&b':') {
+            if self.byte() != Some(b':') {
                 return None;
             }
             self.i += 1;
             self.ws();
-            let v = match self.s.get(self.i) {
-                Some(b',') | Some(b'}') => Value::Null,
+            let v = match self.byte() {
+                Some(b',' | b'}') => Value::Null,
                 _ => self.value()?,
             };
-            if m.insert(key, v).is_some() {
-                return None;
-            }
+            self.stack.entries.push((key, v));
             self.ws();
-            match self.s.get(self.i) {
+            match self.byte() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {}
                 _ => return None,
@@ -566,20 +663,21 @@ impl Flow<'_> {
 
     fn seq(&mut self) -> Option<Value> {
         self.i += 1;
-        let mut items = Vec::new();
+        let base = self.stack.items.len();
         loop {
             self.ws();
-            match self.s.get(self.i) {
+            match self.byte() {
                 None => return None,
                 Some(b']') => {
                     self.i += 1;
-                    return Some(Value::Array(items));
+                    return Some(self.stack.seq_from(base));
                 }
                 _ => {}
             }
-            items.push(self.value()?);
+            let v = self.value()?;
+            self.stack.items.push(v);
             self.ws();
-            match self.s.get(self.i) {
+            match self.byte() {
                 Some(b',') => self.i += 1,
                 Some(b']') => {}
                 _ => return None,
@@ -643,32 +741,36 @@ mod tests {
 
 #[cfg(test)]
 mod key_tests {
-    use super::{is_key, split_key};
+    use super::split_key;
 
     #[test]
-    fn classifying_a_line_agrees_with_splitting_it() {
-        for line in [
-            "name: istio-proxy",
-            "name:",
-            "- name: x",
-            "-",
-            "-flag: 1",
-            "--x: y",
-            "\"quoted key\": v",
-            "'single': v",
-            "\"unterminated: v",
-            "url: http://a:b",
-            "http://a:b",
-            "key:value",
-            "a # b: c",
-            "[a, b]",
-            "{a: b}",
-            "? complex",
-            "&anchor key: v",
-            "plain text",
-            "",
+    fn lines_split_into_key_and_rest_only_when_they_are_mapping_entries() {
+        for (line, expected) in [
+            ("name: istio-proxy", Some(("name", "istio-proxy"))),
+            ("name:", Some(("name", ""))),
+            ("name:   # comment", Some(("name", "# comment"))),
+            ("-flag: 1", Some(("-flag", "1"))),
+            ("--x: y", Some(("--x", "y"))),
+            ("\"quoted key\": v", Some(("quoted key", "v"))),
+            ("'it''s': v", Some(("it's", "v"))),
+            ("url: http://a:b", Some(("url", "http://a:b"))),
+            ("spaced  : v", Some(("spaced", "v"))),
+            ("- name: x", None),
+            ("-", None),
+            ("\"unterminated: v", None),
+            ("http://a:b", None),
+            ("key:value", None),
+            ("a # b: c", None),
+            ("[a, b]", None),
+            ("{a: b}", None),
+            ("? complex", None),
+            ("&anchor key: v", None),
+            ("plain text", None),
+            ("", None),
         ] {
-            assert_eq!(is_key(line), split_key(line).is_some(), "{line:?}");
+            let got = split_key(line);
+            let got = got.as_ref().map(|(k, rest)| (k.as_ref(), *rest));
+            assert_eq!(got, expected, "{line:?}");
         }
     }
 }

@@ -1,0 +1,121 @@
+//! Criterion benchmarks of reading a rendered sidecar template back
+//! (`cargo bench -p injector-engine --bench yaml`).
+//!
+//! The built-in `sidecar` template is rendered once for the minimal pod and for a Deployment's
+//! 3-container pod with probes; the benches then time only the steps after rendering: the YAML
+//! reader (`yaml::parse`), the typed-Pod pass (`render::typed_pod`) and both together
+//! (`render::read_partial_pod`, what every injection runs per template).
+
+#[allow(dead_code)] // shared with the inject bench; this one uses only the pods
+mod common;
+
+// The allocator the shipped binary uses, so the figures are the ones users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use injector_engine::{Injector, data, render, yaml};
+use serde_json::Value;
+
+use common::{minimal_pod, pod};
+
+/// The `sidecar` template's output for `pod`, rendered as the webhook would for a Deployment
+/// in the mesh's default configuration.
+fn rendered_sidecar(injector: &Injector, pod: &Value) -> Result<String, String> {
+    let template = injector
+        .templates
+        .get("sidecar")
+        .ok_or("the built-in configuration has no sidecar template")?;
+    let values = render::values_value(&injector.values);
+    let image = "docker.io/istio/proxyv2:1.24.0".to_string();
+    let input = data::Input {
+        kind: "Deployment",
+        api_version: "apps/v1",
+        owner_name: "web",
+        owner_namespace: "shop",
+        pod,
+        proxy_config: &injector.mesh["defaultConfig"],
+        mesh: &injector.mesh,
+        mesh_value: None,
+        values: &values,
+        revision: "",
+        native_sidecars: false,
+        proxy_image: image.clone(),
+        proxy_init_image: image,
+        proxy_uid: 1337,
+        proxy_gid: 1337,
+        inbound_traffic_policy_mode: "passthrough",
+        compliance_policy: "",
+    };
+    template
+        .execute(&data::build(&input), &Arc::new(BTreeMap::new()))
+        .map_err(|e| injector_engine::chain(&e))
+}
+
+fn bench_read(c: &mut Criterion) {
+    let injector = match Injector::builtin() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!(
+                "skipping YAML benchmarks: built-in configuration: {}",
+                injector_engine::chain(&e)
+            );
+            return;
+        }
+    };
+    let mut g = c.benchmark_group("yaml");
+    for (name, p) in [
+        ("minimal", minimal_pod()),
+        ("deployment_3_containers_probes", pod(3, 5, true)),
+    ] {
+        let text = match rendered_sidecar(&injector, &p) {
+            Ok(t) => t,
+            Err(why) => {
+                eprintln!("skipping yaml/{name}: {why}");
+                continue;
+            }
+        };
+        // The fast reader must accept Istio's output, or the bench would time the fallback.
+        let Some(parsed) = yaml::parse(&text) else {
+            eprintln!("skipping yaml/{name}: the fast reader falls back on this render");
+            continue;
+        };
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(format!("parse/{name}"), |b| {
+            b.iter(|| yaml::parse(black_box(&text)))
+        });
+        g.bench_function(format!("typed/{name}"), |b| {
+            b.iter_batched(
+                || parsed.clone(),
+                |mut v| {
+                    render::typed_pod(&mut v);
+                    v
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(format!("read_partial_pod/{name}"), |b| {
+            b.iter(|| render::read_partial_pod(black_box(&text)))
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_read
+}
+criterion_main!(benches);
