@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::inject::{self, Mode, Outcome};
 use crate::{Environment, Injector, chain, patch};
@@ -96,35 +96,37 @@ pub fn review(
     let mode = Mode::Webhook {
         path_envs: path_envs(path),
     };
-    let (response, verdict) = match inject::inject(object, &namespace, injector, env, &mode) {
+    let (body, verdict) = match inject::inject(object, &namespace, injector, env, &mode) {
         Ok(Outcome::Skipped(reason)) => (
-            json!({"uid": uid, "allowed": true}),
+            response_body(Some(api_version.as_str()), &uid, &Response::Allowed),
             Verdict::Skipped(reason.to_string()),
         ),
         Ok(Outcome::Injected { original, injected }) => {
             let ops = patch::diff(&original, &injected);
-            let bytes = serde_json::to_vec(&ops).expect("JSON values serialise");
+            // Nothing in the pods is needed once the patch is written: free them before the
+            // (possibly large) response buffer is allocated.
+            let json = serde_json::to_vec(&ops).expect("JSON values serialise");
+            drop(ops);
+            drop((original, injected));
             (
-                json!({
-                    "uid": uid,
-                    "allowed": true,
-                    "patch": base64::engine::general_purpose::STANDARD.encode(bytes),
-                    "patchType": "JSONPatch",
-                }),
+                response_body(Some(api_version.as_str()), &uid, &Response::Patch(&json)),
                 Verdict::Injected,
             )
         }
         Err(err) => {
             let message = chain(&err);
             (
-                json!({"uid": uid, "allowed": false, "status": {"message": message}}),
+                response_body(
+                    Some(api_version.as_str()),
+                    &uid,
+                    &Response::Denied(&message),
+                ),
                 Verdict::Denied(message),
             )
         }
     };
-    let body = json!({"apiVersion": api_version, "kind": "AdmissionReview", "response": response});
     Ok(Answer {
-        body: serde_json::to_vec(&body).expect("JSON values serialise"),
+        body,
         uid,
         namespace: pod_namespace,
         name,
@@ -133,11 +135,63 @@ pub fn review(
     })
 }
 
+/// What a response says besides the uid.
+enum Response<'a> {
+    Allowed,
+    /// Allowed with this JSON patch (the raw JSON; the body carries it base64-encoded).
+    Patch(&'a [u8]),
+    Denied(&'a str),
+}
+
+/// The response AdmissionReview, written straight into bytes: the same JSON `serde_json` gives
+/// for `{"apiVersion", "kind", "response": {"uid", "allowed", …}}`, without building a `Value`
+/// and without scanning the base64 patch for characters to escape (it has none). No
+/// `apiVersion` means Istio's bare answer to an undecodable body (no TypeMeta).
+fn response_body(api_version: Option<&str>, uid: &str, response: &Response<'_>) -> Vec<u8> {
+    let patch_len = match response {
+        Response::Patch(json) => json.len().div_ceil(3) * 4,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(160 + uid.len() + patch_len);
+    out.push(b'{');
+    if let Some(version) = api_version {
+        out.extend_from_slice(b"\"apiVersion\":");
+        push_json_str(&mut out, version);
+        out.extend_from_slice(b",\"kind\":\"AdmissionReview\",");
+    }
+    out.extend_from_slice(b"\"response\":{\"uid\":");
+    push_json_str(&mut out, uid);
+    match response {
+        Response::Allowed => out.extend_from_slice(b",\"allowed\":true"),
+        Response::Patch(json) => {
+            out.extend_from_slice(b",\"allowed\":true,\"patch\":\"");
+            let start = out.len();
+            out.resize(start + patch_len, 0);
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(json, &mut out[start..])
+                .expect("the buffer was sized for the padded encoding");
+            out.truncate(start + written);
+            out.extend_from_slice(b"\",\"patchType\":\"JSONPatch\"");
+        }
+        Response::Denied(message) => {
+            out.extend_from_slice(b",\"allowed\":false,\"status\":{\"message\":");
+            push_json_str(&mut out, message);
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// Appends `text` as a JSON string literal (quoted and escaped).
+fn push_json_str(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("writing a string into memory cannot fail");
+}
+
 /// Istio's answer to a body it cannot decode: no TypeMeta, no uid, refused.
 fn undecodable(message: String) -> Answer {
-    let body = json!({"response": {"uid": "", "allowed": false, "status": {"message": message}}});
     Answer {
-        body: serde_json::to_vec(&body).expect("JSON values serialise"),
+        body: response_body(None, "", &Response::Denied(&message)),
         uid: String::new(),
         namespace: String::new(),
         name: String::new(),

@@ -3,6 +3,7 @@
 //! URL path, Prometheus merge, probe rewriting, the status annotation and container order. Also
 //! the re-injection stripping that happens before rendering.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
@@ -90,19 +91,26 @@ pub fn labels(pod: &Value) -> BTreeMap<String, String> {
     string_map(crate::at(pod, &["metadata", "labels"]))
 }
 
+/// One annotation's value as [`annotations`] spells it, without copying all of them.
+pub fn annotation<'a>(pod: &'a Value, name: &str) -> Option<Cow<'a, str>> {
+    crate::at(pod, &["metadata", "annotations", name]).map(as_text)
+}
+
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .map(|(k, v)| {
-            let s = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            (k.clone(), s)
-        })
+        .map(|(k, v)| (k.clone(), as_text(v).into_owned()))
         .collect()
+}
+
+/// A metadata value as text: strings as they are, null as empty, anything else as JSON.
+fn as_text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        other => Cow::Owned(other.to_string()),
+    }
 }
 
 /// The metadata map at `/metadata/<field>`, created if missing.
@@ -162,9 +170,9 @@ pub fn previous_injection(pod: &Value) -> Option<PreviousInjection> {
     })
 }
 
-/// Prometheus' label-name sanitising: `prometheus.io/scrape` and `prometheus-io.scrape` both
-/// become `prometheus_io_scrape`.
-fn sanitize(name: &str) -> String {
+/// Whether `name` sanitises to `label` under Prometheus' label-name rules:
+/// `prometheus.io/scrape` and `prometheus-io.scrape` both become `prometheus_io_scrape`.
+fn sanitizes_to(name: &str, label: &str) -> bool {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {
@@ -173,7 +181,14 @@ fn sanitize(name: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .eq(label.chars())
+}
+
+/// Which of the Prometheus labels below an annotation name sanitises to.
+fn prometheus_label(name: &str) -> Option<&'static str> {
+    [SCRAPE, PORT, PATH, TARGETS, SECURE_PORT]
+        .into_iter()
+        .find(|label| sanitizes_to(name, label))
 }
 
 const SCRAPE: &str = "prometheus_io_scrape";
@@ -182,16 +197,17 @@ const PATH: &str = "prometheus_io_path";
 const TARGETS: &str = "prometheus_istio_io_scrape_targets";
 const SECURE_PORT: &str = "prometheus_istio_io_secure_port";
 
-fn prometheus_port(pod: &Value) -> Option<String> {
-    annotations(pod)
-        .into_iter()
-        .find(|(k, _)| sanitize(k) == PORT)
-        .map(|(_, v)| v)
+/// The scrape port annotation (the first in name order, as Istio iterates a Go map sorted).
+fn prometheus_port(annotations: &BTreeMap<String, String>) -> Option<&str> {
+    annotations
+        .iter()
+        .find(|(k, _)| sanitizes_to(k, PORT))
+        .map(|(_, v)| v.as_str())
 }
 
 fn clear_prometheus(pod: &mut Value) {
     let anns = meta_map(pod, "annotations");
-    anns.retain(|k, _| !matches!(sanitize(k).as_str(), SCRAPE | PORT | PATH | TARGETS));
+    anns.retain(|k, _| !matches!(prometheus_label(k), Some(SCRAPE | PORT | PATH | TARGETS)));
 }
 
 /// `stripPod`: removes what a previous injection added, so rendering sees the user's pod.
@@ -208,7 +224,7 @@ pub fn strip_pod(pod: &Value, mesh_status_port: i64) -> Value {
             items.retain(|c| !names.iter().any(|n| n == name_of(c)));
         }
     }
-    if prometheus_port(&out).as_deref() == Some(mesh_status_port.to_string().as_str()) {
+    if prometheus_port(&annotations(&out)) == Some(mesh_status_port.to_string().as_str()) {
         clear_prometheus(&mut out);
     }
     meta_map(&mut out, "annotations").remove(STATUS);
@@ -216,7 +232,7 @@ pub fn strip_pod(pod: &Value, mesh_status_port: i64) -> Value {
 }
 
 fn parse_overrides(pod: &Value) -> Result<(Vec<Value>, Vec<Value>), FinishError> {
-    let Some(text) = annotations(pod).get(OVERRIDES).cloned() else {
+    let Some(text) = annotation(pod, OVERRIDES) else {
         return Ok((vec![], vec![]));
     };
     let v: Value = serde_json::from_str(&text).map_err(FinishError::Overrides)?;
@@ -351,10 +367,7 @@ fn adjust_init_container_user(final_pod: &mut Value, original: &Value, mesh_tpro
         return;
     };
     let tproxy = mesh_tproxy
-        || annotations(final_pod)
-            .get("sidecar.istio.io/interceptionMode")
-            .map(String::as_str)
-            == Some("TPROXY");
+        || annotation(final_pod, "sidecar.istio.io/interceptionMode").as_deref() == Some("TPROXY");
     if tproxy
         && run_as_user.is_some()
         && let Some(sidecar) = find_in_pod_mut(final_pod, PROXY)
@@ -420,15 +433,12 @@ fn overwrite_cluster_info(pod: &mut Value, envs: &BTreeMap<String, String>) {
     };
     let obj = sidecar.as_object_mut().expect("containers are objects");
     let env = obj.entry("env").or_insert_with(|| json!([]));
-    let mut kept: Vec<Value> = env
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| !envs.contains_key(name_of(e)))
-        .cloned()
-        .collect();
-    kept.extend(envs.iter().map(|(k, v)| json!({"name": k, "value": v})));
-    *env = Value::Array(kept);
+    if !env.is_array() {
+        *env = json!([]);
+    }
+    let env = env.as_array_mut().expect("just made a list");
+    env.retain(|e| !envs.contains_key(name_of(e)));
+    env.extend(envs.iter().map(|(k, v)| json!({"name": k, "value": v})));
 }
 
 const RESERVED_PORTS: &[(&str, &str)] = &[
@@ -469,7 +479,7 @@ fn prometheus_merge(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), Finish
     let anns = annotations(pod);
     let scrape_on = anns
         .iter()
-        .filter(|(k, _)| sanitize(k) == SCRAPE)
+        .filter(|(k, _)| sanitizes_to(k, SCRAPE))
         .find_map(|(_, v)| parse_go_bool(v))
         .unwrap_or(true);
     let enabled = anns
@@ -480,17 +490,17 @@ fn prometheus_merge(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), Finish
         return Ok(());
     }
     let target = ctx.mesh_status_port.to_string();
-    if prometheus_port(pod).as_deref() == Some(target.as_str()) {
+    if prometheus_port(&anns) == Some(target.as_str()) {
         return Ok(());
     }
     let (mut scrape, mut path, mut port) = (String::new(), String::new(), String::new());
     let mut targets: Vec<(String, String)> = Vec::new();
     for (k, v) in &anns {
-        match sanitize(k).as_str() {
-            PORT => port = v.clone(),
-            SCRAPE => scrape = v.clone(),
-            PATH => path = v.clone(),
-            TARGETS => {
+        match prometheus_label(k) {
+            Some(PORT) => port = v.clone(),
+            Some(SCRAPE) => scrape = v.clone(),
+            Some(PATH) => path = v.clone(),
+            Some(TARGETS) => {
                 if let Some(t) = parse_scrape_targets(v) {
                     targets = t;
                 }
@@ -558,7 +568,8 @@ fn push_env(container: &mut Value, name: &str, value: String) {
 
 /// `applySecurePrometheusAnnotation`.
 fn secure_prometheus_port(pod: &mut Value) {
-    if annotations(pod).keys().any(|k| sanitize(k) == SECURE_PORT) {
+    let annotations = crate::at(pod, &["metadata", "annotations"]).and_then(Value::as_object);
+    if annotations.is_some_and(|a| a.keys().any(|k| sanitizes_to(k, SECURE_PORT))) {
         return;
     }
     let Some(sidecar) = find_in_pod(pod, PROXY) else {
@@ -587,23 +598,21 @@ fn rewrite_probes(pod: &mut Value, ctx: &PostContext<'_>) {
     if find_in_pod(pod, PROXY).is_none() {
         return;
     }
-    let anns = annotations(pod);
-    let rewrite = anns
-        .get("sidecar.istio.io/rewriteAppHTTPProbers")
-        .and_then(|v| parse_go_bool(v))
+    let rewrite = annotation(pod, "sidecar.istio.io/rewriteAppHTTPProbers")
+        .and_then(|v| parse_go_bool(&v))
         .unwrap_or(ctx.rewrite_probes);
     if !rewrite {
         return;
     }
-    if let Some(probers) = dump_app_probers(pod, ctx.mesh_status_port) {
-        let previously = anns.contains_key(STATUS);
-        let sidecar = find_in_pod_mut(pod, PROXY).expect("checked above");
-        merge_or_append_probers(sidecar, previously, probers);
-    }
-    let status_port = match anns.get("status.sidecar.istio.io/port") {
+    let status_port = match annotation(pod, "status.sidecar.istio.io/port") {
         Some(v) => v.trim().parse::<i64>().unwrap_or(0),
         None => ctx.mesh_status_port,
     };
+    if let Some(probers) = dump_app_probers(pod, ctx.mesh_status_port) {
+        let previously = annotation(pod, STATUS).is_some();
+        let sidecar = find_in_pod_mut(pod, PROXY).expect("checked above");
+        merge_or_append_probers(sidecar, previously, probers);
+    }
     for field in ["containers", "initContainers"] {
         if let Some(items) = list_mut(pod, field) {
             for c in items.iter_mut().filter(|c| name_of(c) != PROXY) {
@@ -668,11 +677,12 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
             } else {
                 continue;
             };
-            let mut action = action.clone();
+            // A named port becomes the container's number for it (the agent has no names).
+            let mut action = Cow::Borrowed(action);
             if kind != "grpc" {
                 match action.get("port") {
                     Some(Value::String(named)) => match ports.get(named.as_str()) {
-                        Some(p) => action["port"] = json!(p),
+                        Some(p) => action.to_mut()["port"] = json!(p),
                         None => continue,
                     },
                     Some(p) if p.as_i64() == Some(target_port) => continue,
@@ -693,7 +703,8 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
     if out.is_empty() {
         return None;
     }
-    Some(Value::Object(out.into_iter().collect()).to_string())
+    // A BTreeMap serialises as a JSON object with its keys in order.
+    Some(serde_json::to_string(&out).expect("JSON values serialise"))
 }
 
 fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probers: String) {
@@ -722,7 +733,6 @@ fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probe
 fn convert_probes(c: &mut Value, status_port: i64) {
     let name = name_of(c).to_string();
     for (field, prefix, suffix) in PROBES {
-        let url = format!("{prefix}/{name}/{suffix}");
         let lifecycle = prefix == "/app-lifecycle";
         let slot = if lifecycle {
             c.get_mut("lifecycle").and_then(|l| l.get_mut(field))
@@ -736,18 +746,25 @@ fn convert_probes(c: &mut Value, status_port: i64) {
             .into_iter()
             .find(|k| probe.contains_key(*k) && !(lifecycle && *k == "grpc"));
         let Some(kind) = kind else { continue };
-        let mut action = if kind == "httpGet" {
-            probe.get("httpGet").cloned().unwrap_or_else(|| json!({}))
-        } else {
+        if kind != "httpGet" {
             probe.remove(kind);
-            json!({})
-        };
-        action["path"] = json!(url);
-        action["port"] = json!(status_port);
-        if action.get("scheme").and_then(Value::as_str) == Some("HTTPS") {
-            action["scheme"] = json!("HTTP");
         }
-        probe.insert("httpGet".into(), action);
+        // An existing httpGet is rewritten in place (its other fields and their order stay).
+        let action = probe
+            .entry("httpGet")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !action.is_object() {
+            *action = Value::Object(Map::new());
+        }
+        let action = action.as_object_mut().expect("just made an object");
+        action.insert(
+            "path".into(),
+            Value::String(format!("{prefix}/{name}/{suffix}")),
+        );
+        action.insert("port".into(), json!(status_port));
+        if action.get("scheme").and_then(Value::as_str) == Some("HTTPS") {
+            action.insert("scheme".into(), json!("HTTP"));
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! One pod through the whole pipeline: decide, render, merge, finish. Shared by the webhook
 //! (`admission`) and `kube-inject`; the two differ only in the [`Mode`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -81,12 +82,7 @@ pub fn inject(
     mode: &Mode,
 ) -> Result<Outcome, InjectError> {
     let mut pod = pod;
-    let meta = prepare(&mut pod, namespace)?;
-    let ns = meta
-        .get("namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let ns = prepare(&mut pod, namespace)?;
 
     let kube_inject_config;
     let config = match mode {
@@ -109,26 +105,28 @@ pub fn inject(
 
     // The effective ProxyConfig: mesh defaultConfig with the pod's annotation on top. The
     // webhook ignores an unparsable annotation here (validation reports it below); kube-inject
-    // folds it into the mesh config itself and fails on it.
-    let mut mesh_config = injector.mesh.clone();
+    // folds it into the mesh config itself and fails on it. Without the annotation both are
+    // the loaded configuration, borrowed.
+    let default_config = &injector.mesh["defaultConfig"];
+    let merge_base = injector.mesh.get("defaultConfig");
     let pc_annotation = annotations.get(PROXY_CONFIG_ANNOTATION);
-    let proxy_config = match (mode, pc_annotation) {
-        (_, None) => mesh_config["defaultConfig"].clone(),
+    let (mesh_config, proxy_config): (Cow<'_, Value>, Cow<'_, Value>) = match (mode, pc_annotation)
+    {
+        (_, None) => (Cow::Borrowed(&injector.mesh), Cow::Borrowed(default_config)),
         (Mode::Webhook { .. }, Some(text)) => match mesh::parse_proxy_config(text) {
-            Ok(pc) => mesh::merge_proxy_config(mesh_config.get("defaultConfig"), &pc),
-            Err(_) => mesh_config["defaultConfig"].clone(),
+            Ok(pc) => (
+                Cow::Borrowed(&injector.mesh),
+                Cow::Owned(mesh::merge_proxy_config(merge_base, &pc)),
+            ),
+            Err(_) => (Cow::Borrowed(&injector.mesh), Cow::Borrowed(default_config)),
         },
         (Mode::KubeInject { .. }, Some(text)) => {
             let pc = mesh::parse_proxy_config(text).map_err(InjectError::ProxyConfig)?;
-            let merged = mesh::merge_proxy_config(mesh_config.get("defaultConfig"), &pc);
+            let merged = mesh::merge_proxy_config(merge_base, &pc);
+            let mut mesh_config = injector.mesh.clone();
             mesh_config["defaultConfig"] = merged.clone();
-            merged
+            (Cow::Owned(mesh_config), Cow::Owned(merged))
         }
-    };
-    // Container order follows hold-application from the mesh config with the annotation applied.
-    let hold_mesh = match pc_annotation.and_then(|t| mesh::parse_proxy_config(t).ok()) {
-        Some(pc) => mesh::merge_proxy_config(mesh_config.get("defaultConfig"), &pc),
-        None => mesh_config["defaultConfig"].clone(),
     };
 
     let owner = match mode {
@@ -189,16 +187,14 @@ pub fn inject(
 
     let status_port = mesh::status_port(&mesh_config);
     // Rendering sees the pod without a previous injection (and with saved overrides back).
-    let stripped: std::borrow::Cow<'_, Value> =
+    let (stripped, stripped_annotations) =
         if finish::previous_injection(&pod).is_some() || finish::has_overrides(&pod) {
-            std::borrow::Cow::Owned(finish::reinsert_overrides(finish::strip_pod(
-                &pod,
-                status_port,
-            ))?)
+            let stripped = finish::reinsert_overrides(finish::strip_pod(&pod, status_port))?;
+            let annotations = finish::annotations(&stripped);
+            (Cow::Owned(stripped), Cow::Owned(annotations))
         } else {
-            std::borrow::Cow::Borrowed(&pod)
+            (Cow::Borrowed(&pod), Cow::Borrowed(&annotations))
         };
-    let stripped_annotations = finish::annotations(&stripped);
 
     let input = data::Input {
         kind: &owner.kind,
@@ -208,8 +204,8 @@ pub fn inject(
         pod: &stripped,
         proxy_config: &proxy_config,
         mesh: &mesh_config,
-        // The webhook's mesh config never changes per pod: use the one converted at load.
-        mesh_value: (mesh_config == injector.mesh).then_some(&injector.mesh_tmpl),
+        // The loaded mesh config (not changed by an annotation): use the one converted at load.
+        mesh_value: matches!(mesh_config, Cow::Borrowed(_)).then_some(&injector.mesh_tmpl),
         values: &injector.values_tmpl,
         revision: &env.revision,
         native_sidecars: native,
@@ -260,13 +256,10 @@ pub fn inject(
                 })?;
         // Only the names of what the templates add matter later (status, overrides, native
         // layout), so the template pod is merged from a skeleton of the render.
-        merge::merge_into(&mut template_pod, &skeleton(&rendered)).map_err(InjectError::Merge)?;
+        merge::merge_owned(&mut template_pod, skeleton(&rendered)).map_err(InjectError::Merge)?;
         // A user-declared istio-proxy under `containers` follows the native sidecar into
         // `initContainers` before merging (Istio does the same).
-        let native_here = match finish::annotations(&merged)
-            .get(NATIVE_ANNOTATION)
-            .map(String::as_str)
-        {
+        let native_here = match finish::annotation(&merged, NATIVE_ANNOTATION).as_deref() {
             Some("true") => true,
             Some("false") => false,
             _ => native,
@@ -292,7 +285,8 @@ pub fn inject(
             .get("enablePrometheusMerge")
             .and_then(Value::as_bool)
             .unwrap_or(true),
-        hold_application: hold_mesh
+        // The annotation's ProxyConfig applied, as for everything else.
+        hold_application: proxy_config
             .get("holdApplicationUntilProxyStarts")
             .and_then(Value::as_bool)
             .unwrap_or(false)
@@ -344,8 +338,8 @@ fn skeleton(rendered: &Value) -> Value {
 }
 
 /// Checks the pod's shape, defaults its namespace and drops `managedFields` (large, and
-/// irrelevant to injection). Returns a copy of the metadata.
-fn prepare(pod: &mut Value, namespace: &str) -> Result<Value, InjectError> {
+/// irrelevant to injection). Returns the pod's namespace.
+fn prepare(pod: &mut Value, namespace: &str) -> Result<String, InjectError> {
     let obj = pod
         .as_object_mut()
         .ok_or(InjectError::NotAPod("expected a JSON object"))?;
@@ -370,7 +364,11 @@ fn prepare(pod: &mut Value, namespace: &str) -> Result<Value, InjectError> {
             Some(_) => return Err(InjectError::NotAPod("labels and annotations must be maps")),
         }
     }
-    let meta = Value::Object(meta.clone());
+    let ns = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     match obj.get("spec") {
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
         Some(_) => return Err(InjectError::NotAPod("spec is not an object")),
@@ -382,7 +380,7 @@ fn prepare(pod: &mut Value, namespace: &str) -> Result<Value, InjectError> {
             Some(_) => return Err(InjectError::NotAPod("containers must be a list of objects")),
         }
     }
-    Ok(meta)
+    Ok(ns)
 }
 
 /// `selectTemplates`: the `inject.istio.io/templates` list (trimmed), else the defaults; then

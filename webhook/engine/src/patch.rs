@@ -41,12 +41,27 @@ pub fn diff<'a>(from: &Value, to: &'a Value) -> Vec<Op<'a>> {
 /// Appends `/key` to `path`, escaped as RFC 6901 says (`~` → `~0`, `/` → `~1`).
 fn push_key(path: &mut String, key: &str) {
     path.push('/');
+    if !key.contains(['~', '/']) {
+        path.push_str(key);
+        return;
+    }
     for c in key.chars() {
         match c {
             '~' => path.push_str("~0"),
             '/' => path.push_str("~1"),
             c => path.push(c),
         }
+    }
+}
+
+/// Diffs two values at `path`. Equal subtrees produce no operations; nothing is compared twice
+/// (no equality pre-check before descending).
+fn diff_into<'a>(from: &Value, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
+    match (from, to) {
+        (Value::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
+        (Value::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
+        _ if from == to => {}
+        _ => ops.push(Op::new("replace", path, Some(to))),
     }
 }
 
@@ -75,19 +90,28 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn diff_into<'a>(from: &Value, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
-    if !same(from, to) {
-        diff_unequal(from, to, path, ops);
-    }
+/// Whether two values are equal scalars, which need no path to be written to know it.
+fn equal_scalars(a: &Value, b: &Value) -> bool {
+    !matches!(
+        (a, b),
+        (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_))
+    ) && a == b
 }
 
-/// [`diff_into`] for values already known to differ.
-fn diff_unequal<'a>(from: &Value, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
-    match (from, to) {
-        (Value::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
-        (Value::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
-        _ => ops.push(Op::new("replace", path, Some(to))),
+fn diff_member<'a>(
+    key: &str,
+    from: &Value,
+    to: &'a Value,
+    path: &mut String,
+    ops: &mut Vec<Op<'a>>,
+) {
+    if equal_scalars(from, to) {
+        return;
     }
+    let len = path.len();
+    push_key(path, key);
+    diff_into(from, to, path, ops);
+    path.truncate(len);
 }
 
 fn diff_objects<'a>(
@@ -96,18 +120,31 @@ fn diff_objects<'a>(
     path: &mut String,
     ops: &mut Vec<Op<'a>>,
 ) {
+    // The usual case: the target keeps the source's keys in order and appends new ones. Walk
+    // both in step (no hashing); the operations come out as the general walk below gives them.
+    let common = a.keys().zip(b.keys()).take_while(|(x, y)| x == y).count();
+    if common == a.len() {
+        for ((k, av), bv) in a.iter().zip(b.values()) {
+            diff_member(k, av, bv, path, ops);
+        }
+        let len = path.len();
+        for (k, bv) in b.iter().skip(common) {
+            push_key(path, k);
+            ops.push(Op::new("add", path, Some(bv)));
+            path.truncate(len);
+        }
+        return;
+    }
     let len = path.len();
     for (k, av) in a {
-        let bv = b.get(k);
-        if bv.is_some_and(|bv| same(av, bv)) {
-            continue;
+        match b.get(k) {
+            Some(bv) => diff_member(k, av, bv, path, ops),
+            None => {
+                push_key(path, k);
+                ops.push(Op::new("remove", path, None));
+                path.truncate(len);
+            }
         }
-        push_key(path, k);
-        match bv {
-            None => ops.push(Op::new("remove", path, None)),
-            Some(bv) => diff_unequal(av, bv, path, ops),
-        }
-        path.truncate(len);
     }
     for (k, bv) in b {
         if !a.contains_key(k) {
@@ -120,10 +157,11 @@ fn diff_objects<'a>(
 
 /// What makes two array items "the same item" for alignment.
 fn identity(v: &Value) -> Identity<'_> {
+    // Items are small maps, `name` usually first: a scan is cheaper than hashing the key.
     match v
         .as_object()
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
+        .and_then(|m| m.iter().find(|(k, _)| *k == "name"))
+        .and_then(|(_, name)| name.as_str())
     {
         Some(name) => Identity::Name(name),
         None => Identity::Whole(v),
@@ -143,6 +181,11 @@ enum Edit {
 }
 
 fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec<Op<'a>>) {
+    // Most arrays come through unchanged (a container's env, ports, …): one ordered walk says
+    // so before any alignment work.
+    if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)) {
+        return;
+    }
     let prefix = a
         .iter()
         .zip(b)
@@ -179,7 +222,7 @@ fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec
         let _ = write!(path, "{at}");
         match edit {
             Edit::Keep(i, j) => {
-                diff_unequal(&a[i], &b[j], path, ops);
+                diff_into(&a[i], &b[j], path, ops);
                 at += 1;
             }
             Edit::Delete(_) => ops.push(Op::new("remove", path, None)),

@@ -1,5 +1,6 @@
 use super::*;
 use crate::ConfigSources;
+use serde_json::json;
 
 /// A configuration with one tiny template, enough to exercise the review plumbing without
 /// depending on any shipped template.
@@ -163,4 +164,49 @@ fn a_pod_with_2000_env_vars_gets_a_small_patch() {
     let containers = patched["spec"]["containers"].as_array().unwrap();
     assert_eq!(containers[0]["env"].as_array().unwrap().len(), 2000);
     assert_eq!(containers[1]["name"], "istio-proxy");
+}
+
+/// The hand-written response bytes are exactly what serde_json writes for the same
+/// AdmissionReview, escapes included.
+#[test]
+fn response_bodies_are_the_json_serde_writes() {
+    use base64::Engine;
+    let uid = "u-\"1\"\\\n\u{7f}é";
+    let patch = br#"[{"op":"add","path":"/a","value":"x\"y"}]"#;
+    let cases = [
+        (
+            response_body(Some(V1), uid, &Response::Allowed),
+            json!({"apiVersion": V1, "kind": "AdmissionReview", "response": {"uid": uid, "allowed": true}}),
+        ),
+        (
+            response_body(Some(V1BETA1), uid, &Response::Patch(patch)),
+            json!({"apiVersion": V1BETA1, "kind": "AdmissionReview", "response": {"uid": uid, "allowed": true,
+                "patch": base64::engine::general_purpose::STANDARD.encode(patch), "patchType": "JSONPatch"}}),
+        ),
+        (
+            response_body(Some(V1), uid, &Response::Denied("bad \"thing\"\t\u{1}")),
+            json!({"apiVersion": V1, "kind": "AdmissionReview", "response": {"uid": uid, "allowed": false,
+                "status": {"message": "bad \"thing\"\t\u{1}"}}}),
+        ),
+        (
+            response_body(None, "", &Response::Denied("no")),
+            json!({"response": {"uid": "", "allowed": false, "status": {"message": "no"}}}),
+        ),
+    ];
+    for (body, want) in cases {
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
+    }
+    // Every padding length of the base64 patch.
+    for len in 0..7 {
+        let raw = vec![b'z'; len];
+        let body = response_body(Some(V1), "u", &Response::Patch(&raw));
+        let rsp = response_of(&body).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rsp["patch"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(decoded, raw);
+    }
 }
