@@ -43,7 +43,7 @@ fn sprint(v: &Value) -> String {
 
 fn string_arg(name: &str, v: &Value) -> Result<String, FuncError> {
     match v {
-        Value::String(s) => Ok(s.to_string()),
+        Value::String(s) => Ok(String::from(&**s)),
         Value::Nil => Ok(String::new()),
         other => Err(err(
             name,
@@ -60,7 +60,7 @@ fn string_map(name: &str, v: &Value) -> Result<BTreeMap<String, String>, FuncErr
             .entries
             .iter()
             .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.to_string(), s.to_string())),
+                Value::String(s) => Ok((String::from(&**k), String::from(&**s))),
                 other => Err(err(
                     name,
                     format!("map value of type {} is not a string", other.type_name()),
@@ -87,7 +87,7 @@ pub fn register(funcs: &mut Funcs) {
     funcs.insert("formatDuration", |a| {
         let [d] = args::<1>("formatDuration", a)?;
         let text = match d {
-            Value::String(s) => s.to_string(),
+            Value::String(s) => String::from(&**s),
             Value::Nil => return Ok(Value::string("0s")),
             other => sprint(other),
         };

@@ -359,12 +359,12 @@ impl<'t> State<'t> {
                 self.fields(&v, *pos, first, idents, has_args)
             }
             Arg::Variable { pos, name, idents } => {
-                let v = self.var(*pos, first, name)?.clone();
+                let v = self.var(*pos, first, name)?;
                 if idents.is_empty() {
                     self.not_a_function(cmd, &final_)?;
-                    return Ok(v);
+                    return Ok(v.clone());
                 }
-                self.fields(&v, *pos, first, idents, has_args)
+                self.fields(v, *pos, first, idents, has_args)
             }
             Arg::Func { name, func, .. } => {
                 self.call(dot, func, name, cmd.pos, cmd, &cmd.args[1..], final_)
@@ -389,11 +389,11 @@ impl<'t> State<'t> {
         match arg {
             Arg::Field { pos, idents } => self.fields(dot, *pos, arg, idents, false),
             Arg::Variable { pos, name, idents } => {
-                let v = self.var(*pos, arg, name)?.clone();
+                let v = self.var(*pos, arg, name)?;
                 if idents.is_empty() {
-                    return Ok(v);
+                    return Ok(v.clone());
                 }
-                self.fields(&v, *pos, arg, idents, false)
+                self.fields(v, *pos, arg, idents, false)
             }
             Arg::Chain { pos, node, idents } => {
                 let v = self.eval_arg(dot, node)?;

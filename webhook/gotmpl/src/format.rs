@@ -259,9 +259,20 @@ fn float_g_prec(f: f64, prec: usize) -> String {
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        quote_char(&mut out, c, '"');
+    let mut rest = s;
+    // Copy runs of printable ASCII other than `"` and `\` whole; escape the rest one by one.
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| !(b' '..=b'~').contains(&b) || b == b'"' || b == b'\\')
+    {
+        out.push_str(&rest[..i]);
+        let mut chars = rest[i..].chars();
+        if let Some(c) = chars.next() {
+            quote_char(&mut out, c, '"');
+        }
+        rest = chars.as_str();
     }
+    out.push_str(rest);
     out.push('"');
     out
 }

@@ -159,7 +159,7 @@ fn one<'a>(a: &'a [Value], name: &str) -> Result<&'a Value, FuncError> {
 /// Go's `evalArgs` for html/js/urlquery: a lone string as is, else `fmt.Sprint`.
 fn eval_args(a: &[Value]) -> String {
     match a {
-        [Value::String(s)] => s.to_string(),
+        [Value::String(s)] => String::from(&**s),
         _ => format::sprint(a),
     }
 }

@@ -896,8 +896,8 @@ fn b2(a: &[Value], name: &str, f: impl Fn(&str, &str) -> bool) -> R {
 /// sprig's `strval`: strings as they are, everything else through `%v`.
 pub(crate) fn strval(v: &Value) -> String {
     match v {
-        Value::String(s) => s.to_string(),
-        other => other.to_string(),
+        Value::String(s) => String::from(&**s),
+        other => crate::format::sprint(std::slice::from_ref(other)),
     }
 }
 
@@ -1056,12 +1056,12 @@ fn quote_all(a: &[Value], q: impl Fn(String) -> String) -> String {
 fn indent(n: i64, s: &str) -> String {
     let pad = " ".repeat(n.clamp(0, 10_000) as usize);
     let mut out = String::with_capacity(s.len() + pad.len() * 4);
-    out.push_str(&pad);
-    for c in s.chars() {
-        out.push(c);
-        if c == '\n' {
-            out.push_str(&pad);
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
         }
+        out.push_str(&pad);
+        out.push_str(line);
     }
     out
 }

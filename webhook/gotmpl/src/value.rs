@@ -12,7 +12,12 @@ use crate::format;
 use crate::funcs::Func;
 
 /// A Go value as the template sees it. Cloning is cheap: containers sit behind `Arc`.
+///
+/// A word-sized tag keeps moves to aligned word copies: with a byte tag, the code moving
+/// results between the evaluator's functions copied the 23 bytes after the tag with overlapping
+/// unaligned loads, which stall store forwarding (a tenth of template execution in profiles).
 #[derive(Clone, Default)]
+#[repr(u64)]
 pub enum Value {
     /// A nil interface, nil pointer or missing map entry.
     #[default]
@@ -174,20 +179,20 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
-            Value::String(s) => serde_json::Value::String(s.to_string()),
+            Value::String(s) => serde_json::Value::String(String::from(&**s)),
             Value::List(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
             }
             Value::Map(m) => serde_json::Value::Object(
                 m.entries
                     .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .map(|(k, v)| (String::from(&**k), v.to_json()))
                     .collect(),
             ),
             Value::Struct(s) => serde_json::Value::Object(
                 s.fields
                     .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .map(|(k, v)| (String::from(&**k), v.to_json()))
                     .collect(),
             ),
         }
@@ -250,29 +255,32 @@ impl Struct {
     /// Finds a field by its Go name: the JSON name that equals it, else the one equal to it
     /// with the first letter lower-cased, else one equal ignoring case (`APIVersion`).
     pub(crate) fn field(&self, go_name: &str) -> FieldLookup<'_> {
-        // This runs for every `.Field` step of every render: no allocation, and the exact
-        // match (the common case for our own structs) is a plain comparison.
-        if let Some((_, v)) = self.fields.iter().find(|(k, _)| **k == *go_name) {
-            return FieldLookup::Found(v);
+        // This runs for every `.Field` step of every render: one pass, no allocation. All
+        // three ways of matching need equal lengths, so most fields cost one comparison.
+        let mut best: Option<(u8, &Value)> = None;
+        for (k, v) in &self.fields {
+            if k.len() != go_name.len() {
+                continue;
+            }
+            if **k == *go_name {
+                return FieldLookup::Found(v);
+            }
+            let rank = if first_lowered_eq(k, go_name) {
+                1
+            } else if k.eq_ignore_ascii_case(go_name) {
+                2
+            } else {
+                continue;
+            };
+            // The first field of the best kind wins, as with one scan per kind.
+            if best.is_none_or(|(r, _)| rank < r) {
+                best = Some((rank, v));
+            }
         }
-        if let Some((_, v)) = self
-            .fields
-            .iter()
-            .find(|(k, _)| first_lowered_eq(k, go_name))
-        {
-            return FieldLookup::Found(v);
-        }
-        if let Some((_, v)) = self
-            .fields
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(go_name))
-        {
-            return FieldLookup::Found(v);
-        }
-        if self.strict {
-            FieldLookup::Unknown
-        } else {
-            FieldLookup::Absent
+        match best {
+            Some((_, v)) => FieldLookup::Found(v),
+            None if self.strict => FieldLookup::Unknown,
+            None => FieldLookup::Absent,
         }
     }
 }

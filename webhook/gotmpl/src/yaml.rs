@@ -454,6 +454,15 @@ fn analyze(text: &str) -> Analysis {
             block_allowed: false,
         };
     }
+    // Letters and digits only (most keys and values): nothing to escape, plain is fine.
+    if text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Analysis {
+            multiline: false,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: true,
+        };
+    }
     let mut block_indicators = text.starts_with("---") || text.starts_with("...");
     let (mut line_breaks, mut special) = (false, false);
     let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
@@ -561,7 +570,7 @@ fn resolves_to_string(s: &str) -> bool {
         | b'~' => {}
         _ => return true,
     }
-    if WORDS.contains(&s) {
+    if s.len() <= 5 && WORDS.contains(&s) {
         return false;
     }
     match first {
@@ -570,7 +579,11 @@ fn resolves_to_string(s: &str) -> bool {
             if is_timestamp(s) {
                 return false;
             }
-            let plain: String = s.chars().filter(|c| *c != '_').collect();
+            let plain: Cow<'_, str> = if s.contains('_') {
+                s.replace('_', "").into()
+            } else {
+                s.into()
+            };
             !(go_parse_int(&plain) || is_yaml_float(&plain) && plain.parse::<f64>().is_ok())
         }
         _ => true,
@@ -587,17 +600,22 @@ fn is_go_float_syntax(s: &str) -> bool {
 /// `strconv.ParseInt(s, 0, 64)` or `ParseUint` succeeds (also go-yaml's `0b` forms).
 fn go_parse_int(s: &str) -> bool {
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+    // The radix prefix in either case; `from_str_radix` takes digits in either case.
+    let prefix = |p: &str| {
+        body.get(..2)
+            .filter(|b| b.eq_ignore_ascii_case(p))
+            .map(|_| &body[2..])
+    };
+    let (radix, digits) = if let Some(d) = prefix("0x") {
         (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
+    } else if let Some(d) = prefix("0o") {
         (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
+    } else if let Some(d) = prefix("0b") {
         (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
     } else {
-        (10, &lower[..])
+        (10, body)
     };
     !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok()
 }
@@ -794,17 +812,49 @@ fn sort_keys(entries: &mut Vec<(&str, &Value)>) {
 }
 
 /// go-yaml v2's key order (`keyList.Less`): non-letters before letters, digit runs
-/// compared as numbers.
+/// compared as numbers. It compares runes; ASCII keys (nearly all) are compared as bytes.
 fn natural_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return natural_cmp_runes(a.as_bytes(), b.as_bytes());
+    }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
+    natural_cmp_runes(&ar, &br)
+}
+
+/// A character of a key: a `char`, or a byte of an ASCII key.
+trait Rune: Copy + Ord {
+    fn is_letter(self) -> bool;
+    /// The value of an ASCII digit.
+    fn digit(self) -> Option<i64>;
+}
+
+impl Rune for char {
+    fn is_letter(self) -> bool {
+        self.is_alphabetic()
+    }
+    fn digit(self) -> Option<i64> {
+        self.is_ascii_digit().then(|| self as i64 - '0' as i64)
+    }
+}
+
+impl Rune for u8 {
+    fn is_letter(self) -> bool {
+        self.is_ascii_alphabetic()
+    }
+    fn digit(self) -> Option<i64> {
+        self.is_ascii_digit().then(|| i64::from(self - b'0'))
+    }
+}
+
+fn natural_cmp_runes<R: Rune>(ar: &[R], br: &[R]) -> Ordering {
     let n = ar.len().min(br.len());
     for i in 0..n {
         if ar[i] == br[i] {
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let al = ar[i].is_letter();
+        let bl = br[i].is_letter();
         if al && bl {
             return ar[i].cmp(&br[i]);
         }
@@ -816,11 +866,11 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
             };
         }
         let (mut an, mut bn) = (0i64, 0i64);
-        if ar[i] == '0' || br[i] == '0' {
+        if ar[i].digit() == Some(0) || br[i].digit() == Some(0) {
             let mut j = i;
-            while j > 0 && ar[j - 1].is_ascii_digit() {
+            while j > 0 && ar[j - 1].digit().is_some() {
                 j -= 1;
-                if ar[j] != '0' {
+                if ar[j].digit() != Some(0) {
                     an = 1;
                     bn = 1;
                     break;
@@ -828,13 +878,13 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(ar[ai] as i64 - '0' as i64);
+        while let Some(d) = ar.get(ai).and_then(|r| r.digit()) {
+            an = an.wrapping_mul(10).wrapping_add(d);
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(br[bi] as i64 - '0' as i64);
+        while let Some(d) = br.get(bi).and_then(|r| r.digit()) {
+            bn = bn.wrapping_mul(10).wrapping_add(d);
             bi += 1;
         }
         if an != bn {
