@@ -1,10 +1,13 @@
 //! Criterion benchmarks of reading a rendered sidecar template back
 //! (`cargo bench -p injector-engine --bench yaml`).
 //!
-//! The built-in `sidecar` template is rendered once for the minimal pod and for a Deployment's
-//! 3-container pod with probes; the benches then time only the steps after rendering: the YAML
-//! reader (`yaml::parse`), the typed-Pod pass (`render::typed_pod`) and both together
-//! (`render::read_partial_pod`, what every injection runs per template).
+//! The `sidecar` template is rendered once for the minimal pod and for a Deployment's
+//! 3-container pod with probes (built-in configuration), and for the minimal pod with Istio's
+//! own ConfigMap when the conformance vectors are there. The benches then time only the steps
+//! after rendering: the YAML reader (`yaml::parse`), the typed-Pod pass (`render::typed_pod`)
+//! and both together (`render::read_partial_pod`, what every injection runs per template).
+//! `json_floor` reads the same Value from its JSON text with serde_json: what building that
+//! `serde_json::Value` (allocations, `preserve_order` map inserts) costs with no YAML at all.
 
 #[allow(dead_code)] // shared with the inject bench; this one uses only the pods
 mod common;
@@ -15,11 +18,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use injector_engine::{Injector, data, render, yaml};
+use injector_engine::{ConfigSources, Injector, data, render, yaml};
 use serde_json::Value;
 
 use common::{minimal_pod, pod};
@@ -57,23 +61,41 @@ fn rendered_sidecar(injector: &Injector, pod: &Value) -> Result<String, String> 
         .map_err(|e| injector_engine::chain(&e))
 }
 
-fn bench_read(c: &mut Criterion) {
-    let injector = match Injector::builtin() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!(
-                "skipping YAML benchmarks: built-in configuration: {}",
-                injector_engine::chain(&e)
-            );
-            return;
+/// Istio's injector ConfigMap from the conformance vectors (`$ISTIO_INJECT_VECTORS/config`,
+/// default `<workspace>/../shared/conformance/istio-inject`), or why there is none.
+fn istio_injector() -> Result<Injector, String> {
+    let dir = match std::env::var_os("ISTIO_INJECT_VECTORS") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/istio-inject")
         }
+    }
+    .join("config");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.display()))
     };
+    Injector::load(&ConfigSources {
+        injector_config: Some(read("injector-config.yaml")?),
+        values: Some(read("values.json")?),
+        mesh: Some(read("mesh.yaml")?),
+    })
+    .map_err(|e| injector_engine::chain(&e))
+}
+
+fn bench_read(c: &mut Criterion) {
+    let builtin = Injector::builtin().map_err(|e| injector_engine::chain(&e));
+    let istio = istio_injector();
     let mut g = c.benchmark_group("yaml");
-    for (name, p) in [
-        ("minimal", minimal_pod()),
-        ("deployment_3_containers_probes", pod(3, 5, true)),
+    for (name, injector, p) in [
+        ("minimal", &builtin, minimal_pod()),
+        ("deployment_3_containers_probes", &builtin, pod(3, 5, true)),
+        ("istio_minimal", &istio, minimal_pod()),
     ] {
-        let text = match rendered_sidecar(&injector, &p) {
+        let text = match injector
+            .as_ref()
+            .map_err(String::clone)
+            .and_then(|i| rendered_sidecar(i, &p))
+        {
             Ok(t) => t,
             Err(why) => {
                 eprintln!("skipping yaml/{name}: {why}");
@@ -88,6 +110,11 @@ fn bench_read(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_function(format!("parse/{name}"), |b| {
             b.iter(|| yaml::parse(black_box(&text)))
+        });
+        // The same Value read from its JSON text by serde_json: a floor for building it.
+        let json = parsed.to_string();
+        g.bench_function(format!("json_floor/{name}"), |b| {
+            b.iter(|| serde_json::from_str::<Value>(black_box(&json)))
         });
         g.bench_function(format!("typed/{name}"), |b| {
             b.iter_batched(

@@ -184,9 +184,9 @@ impl<'a> Parser<'a> {
                 let offset = indent + (text.len() - rest.len());
                 let key = if is_item(rest) { None } else { split_key(rest) };
                 if is_item(rest) || key.is_some() {
-                    // The rest is read as its own line; continuation lines follow.
-                    self.virt = Some((offset, rest));
-                    if self.pos < self.lines.len() {
+                    // The rest is read as its own line; continuation lines follow. A virtual
+                    // line (`- - a`) has already moved past its real line.
+                    if self.virt.replace((offset, rest)).is_none() {
                         self.pos += 1;
                     }
                     match key {
@@ -707,6 +707,15 @@ mod tests {
         same("key: $(POD_NAMESPACE).svc.cluster.local\nurl: http://x:80/y\n");
     }
 
+    /// `- - ` items nest sequences on one line; the lines after them still belong to them.
+    #[test]
+    fn items_nested_on_one_line_keep_their_following_lines() {
+        same("- - a\n  - b\n- c\n");
+        same("a:\n- - x\n  - y\n- z\n");
+        same("- - - a\n    - b\n  - c\n- d\n");
+        same("x:\n  - - a: 1\n      b: 2\n    - c\n");
+    }
+
     #[test]
     fn unusual_yaml_falls_back() {
         for text in [
@@ -736,6 +745,169 @@ mod tests {
                 assert_eq!(fast, full, "{prefix:?}");
             }
         }
+    }
+}
+
+/// Documents nested at random from the shapes templates write (a fixed-seed generator, so a
+/// failure reproduces): whatever the reader accepts, it must read as serde_yaml_ng does.
+#[cfg(test)]
+mod generated {
+    use super::parse;
+    use serde_json::Value;
+
+    struct Gen(u64);
+
+    impl Gen {
+        fn below(&mut self, n: u64) -> u64 {
+            // xorshift64*
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % n
+        }
+
+        fn scalar(&mut self) -> &'static str {
+            const SCALARS: &[&str] = &[
+                "plain",
+                "\"quoted\"",
+                "'single'",
+                "42",
+                "-7",
+                "true",
+                "null",
+                "~",
+                "\"\"",
+                "$(POD_NAMESPACE).svc",
+                "http://x:80/y",
+                "2000m",
+                "\"a\\\"b\"",
+                "'it''s'",
+                "-x",
+                "--flag=1",
+                "a b c",
+                "0",
+                "x # comment",
+                "\"15001\"",
+                "[]",
+                "{}",
+                "[NET_ADMIN, NET_RAW]",
+                "{path: /healthz/ready, port: 15021}",
+                "{a: {b: [1, \"two\", three]}}",
+            ];
+            SCALARS[self.below(SCALARS.len() as u64) as usize]
+        }
+
+        fn pad(out: &mut String, col: usize) {
+            out.extend(std::iter::repeat_n(' ', col));
+        }
+
+        /// Sometimes a blank or comment line between entries.
+        fn filler(&mut self, out: &mut String, col: usize) {
+            match self.below(12) {
+                0 => out.push('\n'),
+                1 => {
+                    Self::pad(out, col);
+                    out.push_str("# note\n");
+                }
+                _ => {}
+            }
+        }
+
+        /// A mapping at column `col`; `inline` when its first line is already indented.
+        fn mapping(&mut self, out: &mut String, col: usize, depth: u32, inline: bool) {
+            for k in 0..1 + self.below(3) {
+                if k > 0 || !inline {
+                    self.filler(out, col);
+                    Self::pad(out, col);
+                }
+                if self.below(6) == 0 {
+                    out.push_str(&format!("\"q{k}\":"));
+                } else {
+                    out.push_str(&format!("k{k}:"));
+                }
+                self.value(out, col, depth);
+            }
+        }
+
+        /// What follows `key:` at column `col`.
+        fn value(&mut self, out: &mut String, col: usize, depth: u32) {
+            match (self.below(6), depth) {
+                (0, 1..) => {
+                    out.push('\n');
+                    self.mapping(out, col + 2, depth - 1, false);
+                }
+                (1, 1..) => {
+                    out.push('\n');
+                    let at = col + 2 * self.below(2) as usize;
+                    self.sequence(out, at, depth - 1, false);
+                }
+                (2, _) => {
+                    out.push_str(" |\n");
+                    Self::pad(out, col + 2);
+                    out.push_str("line one\n");
+                    Self::pad(out, col + 4);
+                    out.push_str("indented\n");
+                }
+                (3, _) => out.push('\n'),
+                _ => {
+                    out.push(' ');
+                    out.push_str(self.scalar());
+                    out.push('\n');
+                }
+            }
+        }
+
+        /// A sequence at column `col`; `inline` when its first line is already indented.
+        fn sequence(&mut self, out: &mut String, col: usize, depth: u32, inline: bool) {
+            for k in 0..1 + self.below(3) {
+                if k > 0 || !inline {
+                    self.filler(out, col);
+                    Self::pad(out, col);
+                }
+                out.push('-');
+                match (self.below(5), depth) {
+                    (0, 1..) => {
+                        out.push(' ');
+                        self.mapping(out, col + 2, depth - 1, true);
+                    }
+                    (1, 1..) => {
+                        out.push(' ');
+                        self.sequence(out, col + 2, depth - 1, true);
+                    }
+                    (2, 1..) => {
+                        out.push('\n');
+                        self.mapping(out, col + 2, depth - 1, false);
+                    }
+                    _ => {
+                        out.push(' ');
+                        out.push_str(self.scalar());
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generated_documents_read_like_serde_yaml() {
+        let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+        let mut read = 0;
+        for _ in 0..3000 {
+            let mut doc = String::new();
+            if g.below(2) == 0 {
+                g.mapping(&mut doc, 0, 4, false);
+            } else {
+                g.sequence(&mut doc, 0, 4, false);
+            }
+            let full: Value = serde_yaml_ng::from_str(&doc)
+                .unwrap_or_else(|e| panic!("the generator wrote invalid YAML ({e}):\n{doc}"));
+            if let Some(fast) = parse(&doc) {
+                assert_eq!(fast, full, "{doc}");
+                read += 1;
+            }
+        }
+        // The generator writes the supported subset, so most documents take the fast path.
+        assert!(read > 2000, "only {read} of 3000 read without falling back");
     }
 }
 
