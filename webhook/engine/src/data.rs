@@ -3,6 +3,8 @@
 //! (fields found by Go name, integers printing as integers), with Go's zero values where the
 //! templates rely on them (an absent annotation map still indexes to `""`).
 
+use std::sync::Arc;
+
 use gotmpl::{Shape, Value as T};
 use serde_json::{Value, json};
 
@@ -56,19 +58,21 @@ fn shape(path: &[&str]) -> Shape {
 
 /// Builds the template data value.
 pub fn build(input: &Input<'_>) -> T {
-    let mut meta = input
-        .pod
-        .get("metadata")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    if let Some(m) = meta.as_object_mut() {
+    let empty = json!({});
+    let mut meta = T::structure_with(input.pod.get("metadata").unwrap_or(&empty), &shape);
+    // Labels and annotations are maps even when absent (or not objects), so `index` gives "".
+    if let T::Struct(s) = &mut meta {
+        let s = Arc::make_mut(s);
         for field in ["labels", "annotations"] {
-            if !m.get(field).is_some_and(Value::is_object) {
-                m.insert(field.into(), json!({}));
+            let no_entries = || T::string_map(std::iter::empty::<(&str, &str)>());
+            match s.fields.iter_mut().find(|(k, _)| &**k == field) {
+                // Only a JSON object converts to a map.
+                Some((_, T::Map(_))) => {}
+                Some((_, other)) => *other = no_entries(),
+                None => s.fields.push((field.into(), no_entries())),
             }
         }
     }
-    let empty = json!({});
     let spec = input
         .pod
         .get("spec")
@@ -77,7 +81,7 @@ pub fn build(input: &Input<'_>) -> T {
     let mut spec = T::structure_with(spec, &shape);
     // Go string fields are "" when unset; templates compare and print them.
     if let T::Struct(s) = &mut spec {
-        let s = std::sync::Arc::make_mut(s);
+        let s = Arc::make_mut(s);
         for field in ["serviceAccountName", "nodeName", "hostname", "subdomain"] {
             if !s.fields.iter().any(|(k, _)| &**k == field) {
                 s.fields.push((field.into(), T::string("")));
@@ -107,9 +111,9 @@ pub fn build(input: &Input<'_>) -> T {
                     ],
                 ),
             ),
-            ("ObjectMeta", T::structure_with(&meta, &shape)),
+            ("ObjectMeta", meta),
             ("Spec", spec),
-            ("ProxyConfig", proxy_config_value(input.proxy_config)),
+            ("ProxyConfig", proxy_config(input)),
             (
                 "MeshConfig",
                 input
@@ -131,6 +135,17 @@ pub fn build(input: &Input<'_>) -> T {
             ("CompliancePolicy", T::string(input.compliance_policy)),
         ],
     )
+}
+
+/// `.ProxyConfig`. Most pods run with the mesh's `defaultConfig` unchanged, which the caller's
+/// converted `.MeshConfig` already holds in the same form: share it rather than convert again.
+fn proxy_config(input: &Input<'_>) -> T {
+    if let Some(converted) = input.mesh_value.and_then(|m| m.get("defaultConfig"))
+        && input.mesh.get("defaultConfig") == Some(input.proxy_config)
+    {
+        return converted.clone();
+    }
+    proxy_config_value(input.proxy_config)
 }
 
 /// Wrapper fields (`google.protobuf.BoolValue` etc.) of ProxyConfig: templates call `.GetValue`.
@@ -173,7 +188,7 @@ pub fn mesh_value(mesh: &Value) -> T {
         s.fields
             .push(("defaultConfig".into(), proxy_config_value(&pc)));
     }
-    T::Struct(std::sync::Arc::new(s))
+    T::Struct(Arc::new(s))
 }
 
 /// `protoToJSON` of a ProxyConfig value built by [`proxy_config_value`].

@@ -41,10 +41,11 @@ fn sprint(v: &Value) -> String {
     gotmpl::format::sprint(std::slice::from_ref(v))
 }
 
-fn string_arg(name: &str, v: &Value) -> Result<String, FuncError> {
+/// A string argument (nil is ""), borrowed: most functions only read it.
+fn string_arg<'a>(name: &str, v: &'a Value) -> Result<&'a str, FuncError> {
     match v {
-        Value::String(s) => Ok(String::from(&**s)),
-        Value::Nil => Ok(String::new()),
+        Value::String(s) => Ok(s),
+        Value::Nil => Ok(""),
         other => Err(err(
             name,
             format!("expected string, got {}", other.type_name()),
@@ -99,7 +100,7 @@ pub fn register(funcs: &mut Funcs) {
         let [m, k] = args::<2>("isset", a)?;
         let key = string_arg("isset", k)?;
         Ok(Value::Bool(match m {
-            Value::Map(m) => m.entries.contains_key(key.as_str()),
+            Value::Map(m) => m.entries.contains_key(key),
             _ => false,
         }))
     });
@@ -108,7 +109,7 @@ pub fn register(funcs: &mut Funcs) {
         let excluded = string_arg("excludeInboundPort", excluded)?;
         Ok(Value::string(exclude_inbound_port(
             sprint(port).trim(),
-            &excluded,
+            excluded,
         )))
     });
     funcs.insert("includeInboundPorts", |a| {
@@ -134,7 +135,7 @@ pub fn register(funcs: &mut Funcs) {
         let name = string_arg("annotation", name)?;
         let found = meta
             .get("annotations")
-            .and_then(|anns| anns.get(&name))
+            .and_then(|anns| anns.get(name))
             .and_then(Value::as_str)
             .map(str::to_string);
         Ok(Value::string(found.unwrap_or_else(|| sprint(default))))
@@ -157,7 +158,7 @@ pub fn register(funcs: &mut Funcs) {
     funcs.insert("fromJSON", |a| {
         let [s] = args::<1>("fromJSON", a)?;
         let text = string_arg("fromJSON", s)?;
-        Ok(match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => Value::from_json(&v),
             Err(_) => Value::string("{}"),
         })
@@ -227,7 +228,7 @@ pub fn register(funcs: &mut Funcs) {
             string_arg("contains", needle)?,
             string_arg("contains", haystack)?,
         );
-        Ok(Value::Bool(h.contains(&n)))
+        Ok(Value::Bool(h.contains(n)))
     });
     funcs.insert("toLower", |a| {
         let [s] = args::<1>("toLower", a)?;
@@ -236,8 +237,8 @@ pub fn register(funcs: &mut Funcs) {
     funcs.insert("appendMultusNetwork", |a| {
         let [existing, net] = args::<2>("appendMultusNetwork", a)?;
         Ok(Value::string(append_multus_network(
-            &string_arg("appendMultusNetwork", existing)?,
-            &string_arg("appendMultusNetwork", net)?,
+            string_arg("appendMultusNetwork", existing)?,
+            string_arg("appendMultusNetwork", net)?,
         )))
     });
     funcs.insert("env", |a| {
@@ -246,10 +247,12 @@ pub fn register(funcs: &mut Funcs) {
         let found = ENV_VARS.with(|cell| {
             cell.borrow()
                 .as_ref()
-                .and_then(|vars| vars.get(&key).cloned())
+                .and_then(|vars| vars.get(key).cloned())
         });
         Ok(Value::string(
-            found.filter(|v| !v.is_empty()).unwrap_or(default),
+            found
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_string()),
         ))
     });
     funcs.insert("omit", |a| {
@@ -258,16 +261,16 @@ pub fn register(funcs: &mut Funcs) {
         };
         let mut m = string_map("omit", dict)?;
         for k in keys {
-            m.remove(&string_arg("omit", k)?);
+            m.remove(string_arg("omit", k)?);
         }
         Ok(str_map_value(m))
     });
     funcs.insert("strdict", |a| {
         let mut m = BTreeMap::new();
         for pair in a.chunks(2) {
-            let key = string_arg("strdict", &pair[0])?;
+            let key = string_arg("strdict", &pair[0])?.to_string();
             let value = match pair.get(1) {
-                Some(v) => string_arg("strdict", v)?,
+                Some(v) => string_arg("strdict", v)?.to_string(),
                 None => String::new(),
             };
             m.insert(key, value);
@@ -306,7 +309,7 @@ pub fn register(funcs: &mut Funcs) {
             mesh,
             &string_map("otelResourceAttributes", anns)?,
             &string_map("otelResourceAttributes", labels)?,
-            &string_arg("otelResourceAttributes", ns)?,
+            string_arg("otelResourceAttributes", ns)?,
             containers,
         )))
     });
@@ -393,6 +396,10 @@ fn append_multus_network(existing: &str, network: &str) -> String {
 /// `omitNil`: nil entries dropped from maps and lists, recursively; a container left empty
 /// becomes nil itself.
 fn omit_nil(v: &Value) -> Option<Value> {
+    // Values with nothing to drop (the usual case) are shared, not rebuilt.
+    if kept_whole(v) {
+        return Some(v.clone());
+    }
     match v {
         Value::Nil => None,
         Value::Map(m) => {
@@ -417,6 +424,16 @@ fn omit_nil(v: &Value) -> Option<Value> {
             Some(Value::list(kept))
         }
         other => Some(other.clone()),
+    }
+}
+
+/// Whether `omit_nil` keeps `v` exactly as it is: no nil and no empty map or list inside.
+fn kept_whole(v: &Value) -> bool {
+    match v {
+        Value::Nil => false,
+        Value::Map(m) => !m.entries.is_empty() && m.entries.values().all(kept_whole),
+        Value::List(items) => !items.is_empty() && items.iter().all(kept_whole),
+        _ => true,
     }
 }
 
@@ -545,5 +562,9 @@ mod tests {
         let v = Value::from_json(&serde_json::json!({"a": null, "b": {"c": null}, "d": [null, 1]}));
         let out = omit_nil(&v).unwrap();
         assert_eq!(out.to_json(), serde_json::json!({"d": [1.0]}));
+        let full = Value::from_json(&serde_json::json!({"a": {"b": [1, "x"]}, "c": true}));
+        assert_eq!(omit_nil(&full), Some(full.clone()));
+        let emptied = Value::from_json(&serde_json::json!({"a": {"b": []}}));
+        assert_eq!(omit_nil(&emptied), None);
     }
 }
