@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::gojson::{self, GoType};
@@ -638,9 +639,24 @@ fn probe_slot<'a>(c: &'a Value, field: &str) -> Option<&'a Value> {
     .filter(|v| v.is_object())
 }
 
+/// One entry of `ISTIO_KUBE_APP_PROBERS`: the app's own check (one of the three actions) for
+/// the agent to run.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Prober {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_get: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_socket: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grpc: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_seconds: Option<i64>,
+}
+
 /// `DumpAppProbers`: the JSON map of prober URL → original check, keys sorted.
 fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
-    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    let mut out: BTreeMap<String, Prober> = BTreeMap::new();
     let all = list(pod, "initContainers")
         .iter()
         .chain(list(pod, "containers"));
@@ -689,15 +705,17 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
                     _ => {}
                 }
             }
-            let mut prober = Map::new();
-            prober.insert(kind.into(), gojson::order(&action, go_type));
-            if let Some(t) = timeout {
-                prober.insert("timeoutSeconds".into(), json!(t));
+            let action = Some(gojson::order(&action, go_type));
+            let mut prober = Prober {
+                timeout_seconds: timeout,
+                ..Prober::default()
+            };
+            match kind {
+                "httpGet" => prober.http_get = action,
+                "tcpSocket" => prober.tcp_socket = action,
+                _ => prober.grpc = action,
             }
-            out.insert(
-                format!("{prefix}/{}/{suffix}", name_of(c)),
-                Value::Object(prober),
-            );
+            out.insert(format!("{prefix}/{}/{suffix}", name_of(c)), prober);
         }
     }
     if out.is_empty() {
@@ -757,15 +775,34 @@ fn convert_probes(c: &mut Value, status_port: i64) {
             *action = Value::Object(Map::new());
         }
         let action = action.as_object_mut().expect("just made an object");
-        action.insert(
-            "path".into(),
-            Value::String(format!("{prefix}/{name}/{suffix}")),
-        );
-        action.insert("port".into(), json!(status_port));
-        if action.get("scheme").and_then(Value::as_str) == Some("HTTPS") {
-            action.insert("scheme".into(), json!("HTTP"));
+        let mut path = Some(Value::String(format!("{prefix}/{name}/{suffix}")));
+        let mut port = Some(json!(status_port));
+        for (k, v) in action.iter_mut() {
+            match k.as_str() {
+                "path" => *v = path.take().unwrap_or_default(),
+                "port" => *v = port.take().unwrap_or_default(),
+                "scheme" if v.as_str() == Some("HTTPS") => *v = json!("HTTP"),
+                _ => {}
+            }
+        }
+        if let Some(path) = path {
+            action.insert("path".into(), path);
+        }
+        if let Some(port) = port {
+            action.insert("port".into(), port);
         }
     }
+}
+
+/// The `sidecar.istio.io/status` annotation: what the injection added (an empty list is null).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status<'a> {
+    init_containers: Option<Vec<&'a str>>,
+    containers: Option<Vec<&'a str>>,
+    volumes: Option<Vec<&'a str>>,
+    image_pull_secrets: Option<Vec<&'a str>>,
+    revision: &'a str,
 }
 
 /// `applyMetadata`: network label, status annotation, `injectedAnnotations`.
@@ -773,30 +810,24 @@ fn apply_metadata(pod: &mut Value, template_pod: &Value, ctx: &PostContext<'_>) 
     if let Some(nw) = ctx.proxy_envs.get("ISTIO_META_NETWORK") {
         meta_map(pod, "labels").insert("topology.istio.io/network".into(), json!(nw));
     }
-    let names = |field: &str| -> Value {
+    let names = |field: &str| -> Option<Vec<&str>> {
         let l = list(template_pod, field);
-        if l.is_empty() {
-            Value::Null
+        (!l.is_empty()).then(|| l.iter().map(name_of).collect())
+    };
+    let status = Status {
+        init_containers: names("initContainers"),
+        containers: names("containers"),
+        volumes: names("volumes"),
+        image_pull_secrets: names("imagePullSecrets"),
+        revision: if ctx.revision.is_empty() {
+            "default"
         } else {
-            Value::Array(l.iter().map(|c| json!(name_of(c))).collect())
-        }
+            ctx.revision
+        },
     };
-    let revision = if ctx.revision.is_empty() {
-        "default"
-    } else {
-        ctx.revision
-    };
-    let mut status = Map::new();
-    status.insert("initContainers".into(), names("initContainers"));
-    status.insert("containers".into(), names("containers"));
-    status.insert("volumes".into(), names("volumes"));
-    status.insert("imagePullSecrets".into(), names("imagePullSecrets"));
-    status.insert("revision".into(), json!(revision));
+    let status = serde_json::to_string(&status).expect("JSON values serialise");
     let anns = meta_map(pod, "annotations");
-    anns.insert(
-        STATUS.into(),
-        Value::String(Value::Object(status).to_string()),
-    );
+    anns.insert(STATUS.into(), Value::String(status));
     for (k, v) in ctx.injected_annotations {
         anns.insert(k.clone(), json!(v));
     }
