@@ -40,8 +40,16 @@ pub fn canonical(text: &str) -> Option<String> {
     if frac_part.contains('.') {
         return None;
     }
-    let digits = format!("{int_part}{frac_part}");
-    let mantissa: i128 = digits.parse().ok()?;
+    // The digits of both parts as one integer (no intermediate string: this runs for every
+    // resource quantity of every render).
+    let mantissa = int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .try_fold(0i128, |m, b| {
+            b.is_ascii_digit()
+                .then_some(())
+                .and(m.checked_mul(10)?.checked_add(i128::from(b - b'0')))
+        })?;
     let mut exp10 = -(frac_part.len() as i32);
     let mut binary = None;
     if let Some((_, b)) = BINARY.iter().find(|(name, _)| *name == suffix) {
@@ -93,13 +101,14 @@ pub fn canonicalize_resources(resources: &mut serde_json::Value) {
     for key in ["limits", "requests"] {
         if let Some(serde_json::Value::Object(m)) = obj.get_mut(key) {
             for v in m.values_mut() {
-                let text = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    serde_json::Value::Number(n) => n.to_string(),
+                let canonical = match v {
+                    serde_json::Value::String(s) => canonical(s),
+                    serde_json::Value::Number(n) => canonical(&n.to_string()),
                     _ => continue,
                 };
-                if let Some(c) = canonical(&text) {
-                    *v = serde_json::Value::String(c);
+                match canonical {
+                    Some(c) if v.as_str() != Some(c.as_str()) => *v = serde_json::Value::String(c),
+                    _ => {}
                 }
             }
         }
@@ -129,5 +138,9 @@ mod tests {
         }
         assert_eq!(canonical("lots"), None);
         assert_eq!(canonical("1.2.3"), None);
+        assert_eq!(canonical("1x5"), None);
+        assert_eq!(canonical(".5"), Some("500m".into()));
+        // Past i128: not a quantity we can print exactly.
+        assert_eq!(canonical(&"9".repeat(60)), None);
     }
 }
