@@ -546,12 +546,6 @@ fn resolves_to_string(s: &str) -> bool {
     let Some(&first) = s.as_bytes().first() else {
         return false; // "" reads as null
     };
-    const WORDS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "n", "N", "no",
-        "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "~", "null", "Null", "NULL",
-        ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
-        "-.Inf", "-.INF",
-    ];
     match first {
         b'+'
         | b'-'
@@ -570,7 +564,48 @@ fn resolves_to_string(s: &str) -> bool {
         | b'~' => {}
         _ => return true,
     }
-    if s.len() <= 5 && WORDS.contains(&s) {
+    // go-yaml's words for booleans, null and special floats (a match, not a list scan: this
+    // runs for every scalar `toYaml` writes).
+    if matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "off"
+            | "Off"
+            | "OFF"
+            | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+            | ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+    ) {
         return false;
     }
     match first {
