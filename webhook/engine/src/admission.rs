@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use std::marker::PhantomData;
+
 use base64::Engine;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::inject::{self, Mode, Outcome};
@@ -55,32 +59,27 @@ pub fn review(
     if body.is_empty() {
         return Err(BadReview("no body found".into()));
     }
-    let mut review: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
+    let review = match serde_json::from_slice::<ObjectOr<Review>>(body) {
+        Ok(ObjectOr(review)) => review.unwrap_or_default(),
         Err(err) => return Ok(undecodable(format!("could not decode body: {err}"))),
     };
-    let api_version = review
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let kind = review.get("kind").and_then(Value::as_str).unwrap_or("");
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    let api_version = text(review.api_version.as_ref());
+    let kind = review.kind.as_ref().and_then(Value::as_str).unwrap_or("");
     if kind != "AdmissionReview" || (api_version != V1 && api_version != V1BETA1) {
         return Ok(undecodable(format!(
             "could not decode body: expected an AdmissionReview of {V1} or {V1BETA1}, got kind {kind:?} apiVersion {api_version:?}"
         )));
     }
-    let object = crate::at_mut(&mut review, &["request", "object"])
-        .map(Value::take)
-        .unwrap_or(Value::Null);
-    let Some(request) = review.get("request").filter(|r| r.is_object()) else {
+    let Some(ObjectOr(Some(request))) = review.request else {
         return Ok(undecodable("AdmissionReview has no request".into()));
     };
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
-    let uid = text(request.get("uid"));
-    let namespace = text(request.get("namespace"));
+    let object = request.object.unwrap_or(Value::Null);
+    let uid = text(request.uid.as_ref());
+    let namespace = text(request.namespace.as_ref());
     let dry_run = request
-        .get("dryRun")
+        .dry_run
+        .as_ref()
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let meta = object.get("metadata");
@@ -133,6 +132,157 @@ pub fn review(
         dry_run,
         verdict,
     })
+}
+
+/// The fields of an AdmissionReview the webhook reads. The rest (`userInfo`, `oldObject`,
+/// `options`, …) is parsed and checked as JSON but never built, and a repeated key counts
+/// once, the last time, as it would in a parsed `Value`.
+#[derive(Default)]
+struct Review {
+    api_version: Option<Value>,
+    kind: Option<Value>,
+    request: Option<ObjectOr<Request>>,
+}
+
+#[derive(Default)]
+struct Request {
+    uid: Option<Value>,
+    namespace: Option<Value>,
+    dry_run: Option<Value>,
+    object: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ReviewField {
+    ApiVersion,
+    Kind,
+    Request,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum RequestField {
+    Uid,
+    Namespace,
+    DryRun,
+    Object,
+    #[serde(other)]
+    Other,
+}
+
+/// A record read from a JSON object's members.
+trait FromMembers<'de>: Sized {
+    fn from_members<A: MapAccess<'de>>(members: A) -> Result<Self, A::Error>;
+}
+
+impl<'de> FromMembers<'de> for Review {
+    fn from_members<A: MapAccess<'de>>(mut members: A) -> Result<Self, A::Error> {
+        let mut review = Review::default();
+        while let Some(field) = members.next_key()? {
+            match field {
+                ReviewField::ApiVersion => review.api_version = Some(members.next_value()?),
+                ReviewField::Kind => review.kind = Some(members.next_value()?),
+                ReviewField::Request => review.request = Some(members.next_value()?),
+                ReviewField::Other => members.next_value::<Skip>().map(|_| ())?,
+            }
+        }
+        Ok(review)
+    }
+}
+
+impl<'de> FromMembers<'de> for Request {
+    fn from_members<A: MapAccess<'de>>(mut members: A) -> Result<Self, A::Error> {
+        let mut request = Request::default();
+        while let Some(field) = members.next_key()? {
+            match field {
+                RequestField::Uid => request.uid = Some(members.next_value()?),
+                RequestField::Namespace => request.namespace = Some(members.next_value()?),
+                RequestField::DryRun => request.dry_run = Some(members.next_value()?),
+                RequestField::Object => request.object = Some(members.next_value()?),
+                RequestField::Other => members.next_value::<Skip>().map(|_| ())?,
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// `T` when the JSON value is an object; `None`, once the value is read, when it is anything
+/// else (a `Value` would hold it, and the review logic would find no object there).
+struct ObjectOr<T>(Option<T>);
+
+impl<'de, T: FromMembers<'de>> Deserialize<'de> for ObjectOr<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ObjectOrVisitor(PhantomData))
+    }
+}
+
+struct ObjectOrVisitor<T>(PhantomData<T>);
+
+/// A JSON value read in full (with `deserialize_any`, so numbers, strings and escapes are
+/// checked exactly as when a `Value` is built) and dropped.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+/// The visitor methods for everything but objects: `$value` for a scalar, and the same after
+/// reading each element of an array.
+macro_rules! non_objects {
+    ($value:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+            while items.next_element::<Skip>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
+impl<'de, T: FromMembers<'de>> Visitor<'de> for ObjectOrVisitor<T> {
+    type Value = ObjectOr<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, members: A) -> Result<Self::Value, A::Error> {
+        T::from_members(members).map(|t| ObjectOr(Some(t)))
+    }
+    non_objects!(ObjectOr(None));
+}
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Skip, A::Error> {
+        while members.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    non_objects!(Skip);
 }
 
 /// What a response says besides the uid.

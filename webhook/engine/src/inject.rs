@@ -334,7 +334,10 @@ fn skeleton(rendered: &Value) -> Value {
             spec.insert(field.to_string(), Value::Array(names));
         }
     }
-    json!({ "spec": spec })
+    // Built directly: `json!` would copy `spec` through serde.
+    let mut pod = serde_json::Map::new();
+    pod.insert("spec".into(), Value::Object(spec));
+    Value::Object(pod)
 }
 
 /// Checks the pod's shape, defaults its namespace and drops `managedFields` (large, and

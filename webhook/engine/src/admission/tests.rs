@@ -210,3 +210,93 @@ fn response_bodies_are_the_json_serde_writes() {
         assert_eq!(decoded, raw);
     }
 }
+
+/// The review is read without building the fields the webhook ignores; a body that does not
+/// parse as JSON is still refused with serde_json's own message for it, wherever the fault is.
+#[test]
+fn unreadable_bodies_are_refused_as_a_json_parser_reports_them() {
+    let good = String::from_utf8(review_body(V1, pod())).unwrap();
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let mut bodies: Vec<Vec<u8>> = [
+        good.replace("\"username\"", "\"big\": 1e999, \"username\""),
+        good.replace("replicaset-controller", "bad \\x escape"),
+        good.replace("replicaset-controller", "lone \\ud800 surrogate"),
+        good.replace("replicaset-controller", "control \u{1} char"),
+        good.replace("\"oldObject\":null", &format!("\"oldObject\":{deep}")),
+        good.replace("\"oldObject\":null", "\"oldObject\":nul"),
+        format!("{good} trailing"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    let mut invalid_utf8 = review_body(V1, pod());
+    let at = good.find("replicaset").unwrap();
+    invalid_utf8[at] = 0xff;
+    bodies.push(invalid_utf8);
+    bodies.extend((1..good.len()).map(|end| good.as_bytes()[..end].to_vec()));
+    for body in bodies {
+        let want = serde_json::from_slice::<Value>(&body).unwrap_err();
+        let answer = review(&body, &injector(), &Environment::default(), "").unwrap();
+        assert_eq!(
+            answer.verdict,
+            Verdict::Denied(format!("could not decode body: {want}")),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}
+
+/// What a parsed `Value` would make of odd but valid JSON: the last of repeated keys counts,
+/// and a request or review that is not an object is no request at all.
+#[test]
+fn odd_reviews_read_as_their_json_values() {
+    let good = String::from_utf8(review_body(V1, pod())).unwrap();
+    let repeated = good.replacen(
+        "{\"apiVersion\"",
+        "{\"apiVersion\": \"v0\", \"kind\": 1, \"request\": {\"uid\": \"first\"}, \"apiVersion\"",
+        1,
+    );
+    let answer = review(
+        repeated.as_bytes(),
+        &injector(),
+        &Environment::default(),
+        "",
+    )
+    .unwrap();
+    assert_eq!(answer.verdict, Verdict::Injected);
+    assert_eq!(answer.uid, "0df28fbd-5f5f-11e8-bc74-36e6bb280816");
+
+    let last_wins = good.replacen(
+        "\"kind\":\"AdmissionReview\"",
+        "\"kind\":\"AdmissionReview\",\"kind\":\"Pod\"",
+        1,
+    );
+    let answer = review(
+        last_wins.as_bytes(),
+        &injector(),
+        &Environment::default(),
+        "",
+    )
+    .unwrap();
+    assert!(matches!(answer.verdict, Verdict::Denied(m) if m.contains("got kind \"Pod\"")));
+
+    for request in ["null", "[1, {\"a\": 2}]", "\"text\"", "7", "-1.5", "true"] {
+        let body = format!(
+            "{{\"apiVersion\":\"{V1}\",\"kind\":\"AdmissionReview\",\"request\":{request}}}"
+        );
+        let answer = review(body.as_bytes(), &injector(), &Environment::default(), "").unwrap();
+        assert_eq!(
+            answer.verdict,
+            Verdict::Denied("AdmissionReview has no request".into()),
+            "{body}"
+        );
+    }
+    for body in ["[]", "\"AdmissionReview\"", "null", "0"] {
+        let answer = review(body.as_bytes(), &injector(), &Environment::default(), "").unwrap();
+        assert!(
+            matches!(&answer.verdict, Verdict::Denied(m) if m.ends_with("got kind \"\" apiVersion \"\"")),
+            "{body}: {:?}",
+            answer.verdict
+        );
+    }
+}
