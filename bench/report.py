@@ -147,6 +147,25 @@ def criterion_section(doc, crit, engine_cmd, init_cmd):
             doc.target(f"injection core, {ident.replace('_', ' ')} pod", goal,
                        fmt_ns(r["mean_ns"]), r["mean_ns"] < limit_ns)
 
+    phases = [("data/minimal", None, "build the template's data from the pod and config"),
+              ("execute/minimal", None, "execute the `sidecar` template to text"),
+              ("yaml", "read_partial_pod/minimal", "read the rendered YAML back (parse + typed)"),
+              ("yaml", "json_floor/minimal",
+               "floor: serde_json reading the same tree from JSON text")]
+    rows = [[label, fmt_ns(crit[(g, i)]["mean_ns"]),
+             f"{crit[(g, i)]['mean_ns'] / whole['mean_ns']:.0%}"]
+            for whole in [crit.get(("inject", "minimal"))] if whole
+            for g, i, label in phases if (g, i) in crit]
+    if rows:
+        doc.add("### Where a minimal injection's time goes", "",
+                "The steps of `inject/minimal` timed alone (`cargo bench -p injector-engine "
+                "--bench render` and `--bench yaml`; built-in configuration), as shares of the "
+                "whole injection above. The rest is deciding, merging, the finishing rewrites "
+                "and dropping the trees. The floor row is not a step: it is what building the "
+                "rendered partial pod as a `serde_json::Value` costs even from JSON, the "
+                "cheapest text to read.", "")
+        doc.table(["step", "mean", "share of inject/minimal"], rows)
+
     doc.add("### Scale curves", "",
             "Whole reviews against pod size, and mesh-init planning against list length "
             f"(`{init_cmd}`). *Per item* is the mean divided by the size; the *growth exponent* "

@@ -58,7 +58,7 @@ fi
 
 if want engine; then
     echo "== criterion: injector-engine" >&2
-    cargo bench -p injector-engine --bench inject 2>&1 | tee "$out/criterion-engine.txt" >&2
+    cargo bench -p injector-engine 2>&1 | tee "$out/criterion-engine.txt" >&2
 fi
 if want init; then
     echo "== criterion: mesh-init" >&2
