@@ -373,7 +373,7 @@ def main():
     ap.add_argument("--load")
     ap.add_argument("--iptables")
     ap.add_argument("--machine", required=True)
-    ap.add_argument("--engine-cmd", default="cargo bench -p injector-engine --bench inject")
+    ap.add_argument("--engine-cmd", default="cargo bench -p injector-engine")
     ap.add_argument("--init-cmd", default="cargo bench -p mesh-init --bench plan")
     args = ap.parse_args()
     machine = load_json(args.machine)
