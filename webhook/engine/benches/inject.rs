@@ -8,6 +8,7 @@
 //! Istio's own configuration is read from `$ISTIO_INJECT_VECTORS/config` (default
 //! `<workspace>/../shared/conformance/istio-inject`) when present; skipped otherwise.
 
+#[allow(dead_code)] // shared with the other benches; this one does not use `Loaded`
 mod common;
 
 // The allocator the shipped binary uses, so the figures are the ones users get.
@@ -16,15 +17,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use injector_engine::inject::{self, Mode, Outcome, Owner};
-use injector_engine::{ConfigSources, Environment, Injector, admission, kube_inject, patch};
+use injector_engine::{Environment, Injector, admission, kube_inject, patch};
 use serde_json::Value;
 
-use common::{deployment_yaml, minimal_pod, pod, review};
+use common::{deployment_yaml, istio_sources, minimal_pod, pod, review};
 
 const NAMESPACE: &str = "shop";
 
@@ -72,41 +72,6 @@ fn injected(injector: &Injector, p: &Value) -> (Value, Value) {
         Ok(Outcome::Injected { original, injected }) => (original, injected),
         other => panic!("bench pod not injected: {other:?}"),
     }
-}
-
-fn istio_config_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ISTIO_INJECT_VECTORS") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/istio-inject")
-        }
-    };
-    let config = dir.join("config");
-    if config.join("injector-config.yaml").is_file() {
-        Some(config)
-    } else {
-        eprintln!(
-            "skipping Istio's configuration: none at {} (set ISTIO_INJECT_VECTORS)",
-            config.display()
-        );
-        None
-    }
-}
-
-/// Istio's injector ConfigMap as the conformance vectors ship it.
-fn istio_sources(dir: &Path) -> Option<ConfigSources> {
-    let read = |name: &str| match std::fs::read_to_string(dir.join(name)) {
-        Ok(text) => Some(text),
-        Err(e) => {
-            eprintln!("skipping Istio's configuration: {name}: {e}");
-            None
-        }
-    };
-    Some(ConfigSources {
-        injector_config: Some(read("injector-config.yaml")?),
-        values: Some(read("values.json")?),
-        mesh: Some(read("mesh.yaml")?),
-    })
 }
 
 fn bench_shapes(c: &mut Criterion) {
@@ -203,8 +168,9 @@ fn bench_load(c: &mut Criterion) {
         }
         Err(e) => eprintln!("skipping load/builtin: {}", injector_engine::chain(&e)),
     }
-    if let Some(sources) = istio_config_dir().and_then(|d| istio_sources(&d)) {
-        match Injector::load(&sources) {
+    match istio_sources() {
+        Err(why) => eprintln!("skipping load/istio_configmap: {why}"),
+        Ok(sources) => match Injector::load(&sources) {
             Ok(_) => {
                 g.bench_function("istio_configmap", |b| {
                     b.iter(|| Injector::load(black_box(&sources)))
@@ -214,7 +180,7 @@ fn bench_load(c: &mut Criterion) {
                 "skipping load/istio_configmap: {}",
                 injector_engine::chain(&e)
             ),
-        }
+        },
     }
     g.finish();
 }

@@ -3,8 +3,7 @@
 //! template over it to text (`execute/*`), without reading the YAML back. The pods are the
 //! minimal one and three containers with probes, as in the `inject` benches.
 
-// Shared with the `inject` bench, which uses the rest of it.
-#[allow(dead_code)]
+#[allow(dead_code)] // shared with the other benches; this one uses the pods and `Loaded`
 mod common;
 
 // The allocator the shipped binary uses, so the figures are the ones users get.
@@ -18,61 +17,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use injector_engine::Injector;
-use injector_engine::data::{self, Input};
-use injector_engine::render::{self, TmplValue};
-use serde_json::Value;
+use injector_engine::data;
 
-use common::{minimal_pod, pod};
-
-/// What the webhook converts once at load and shares across renders.
-struct Loaded {
-    injector: Injector,
-    values: TmplValue,
-    mesh: TmplValue,
-    proxy_image: String,
-}
-
-impl Loaded {
-    fn new() -> Loaded {
-        let injector = Injector::builtin().expect("the built-in configuration loads");
-        let values = render::values_value(&injector.values);
-        let mesh = data::mesh_value(&injector.mesh);
-        let hub = injector.values["global"]["hub"].as_str().unwrap_or("");
-        let tag = injector.values["global"]["tag"].as_str().unwrap_or("");
-        Loaded {
-            proxy_image: format!("{hub}/proxyv2:{tag}"),
-            injector,
-            values,
-            mesh,
-        }
-    }
-
-    /// The data inject builds for `pod`, created by a Deployment in webhook mode.
-    fn input<'a>(&'a self, pod: &'a Value) -> Input<'a> {
-        Input {
-            kind: "Deployment",
-            api_version: "apps/v1",
-            owner_name: "web",
-            owner_namespace: "shop",
-            pod,
-            proxy_config: &self.injector.mesh["defaultConfig"],
-            mesh: &self.injector.mesh,
-            mesh_value: Some(&self.mesh),
-            values: &self.values,
-            revision: "",
-            native_sidecars: false,
-            proxy_image: self.proxy_image.clone(),
-            proxy_init_image: self.proxy_image.clone(),
-            proxy_uid: 1337,
-            proxy_gid: 1337,
-            inbound_traffic_policy_mode: "passthrough",
-            compliance_policy: "",
-        }
-    }
-}
+use common::{Loaded, minimal_pod, pod};
 
 fn bench(c: &mut Criterion) {
-    let loaded = Loaded::new();
+    let loaded = Loaded::new(Injector::builtin().expect("the built-in configuration loads"));
     let Some(sidecar) = loaded.injector.templates.get("sidecar") else {
         eprintln!("render benches skipped: the built-in config has no `sidecar` template");
         return;

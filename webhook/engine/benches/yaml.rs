@@ -9,7 +9,7 @@
 //! `json_floor` reads the same Value from its JSON text with serde_json: what building that
 //! `serde_json::Value` (allocations, `preserve_order` map inserts) costs with no YAML at all.
 
-#[allow(dead_code)] // shared with the inject bench; this one uses only the pods
+#[allow(dead_code)] // shared with the other benches; this one uses the pods and `Loaded`
 mod common;
 
 // The allocator the shipped binary uses, so the figures are the ones users get.
@@ -18,73 +18,35 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use injector_engine::{ConfigSources, Injector, data, render, yaml};
+use injector_engine::{Injector, data, render, yaml};
 use serde_json::Value;
 
-use common::{minimal_pod, pod};
+use common::{Loaded, istio_sources, minimal_pod, pod};
 
 /// The `sidecar` template's output for `pod`, rendered as the webhook would for a Deployment
 /// in the mesh's default configuration.
-fn rendered_sidecar(injector: &Injector, pod: &Value) -> Result<String, String> {
-    let template = injector
+fn rendered_sidecar(loaded: &Loaded, pod: &Value) -> Result<String, String> {
+    let template = loaded
+        .injector
         .templates
         .get("sidecar")
-        .ok_or("the built-in configuration has no sidecar template")?;
-    let values = render::values_value(&injector.values);
-    let image = "docker.io/istio/proxyv2:1.24.0".to_string();
-    let input = data::Input {
-        kind: "Deployment",
-        api_version: "apps/v1",
-        owner_name: "web",
-        owner_namespace: "shop",
-        pod,
-        proxy_config: &injector.mesh["defaultConfig"],
-        mesh: &injector.mesh,
-        mesh_value: None,
-        values: &values,
-        revision: "",
-        native_sidecars: false,
-        proxy_image: image.clone(),
-        proxy_init_image: image,
-        proxy_uid: 1337,
-        proxy_gid: 1337,
-        inbound_traffic_policy_mode: "passthrough",
-        compliance_policy: "",
-    };
+        .ok_or("the configuration has no sidecar template")?;
     template
-        .execute(&data::build(&input), &Arc::new(BTreeMap::new()))
+        .execute(&data::build(&loaded.input(pod)), &Arc::new(BTreeMap::new()))
         .map_err(|e| injector_engine::chain(&e))
 }
 
-/// Istio's injector ConfigMap from the conformance vectors (`$ISTIO_INJECT_VECTORS/config`,
-/// default `<workspace>/../shared/conformance/istio-inject`), or why there is none.
-fn istio_injector() -> Result<Injector, String> {
-    let dir = match std::env::var_os("ISTIO_INJECT_VECTORS") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/istio-inject")
-        }
-    }
-    .join("config");
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.display()))
-    };
-    Injector::load(&ConfigSources {
-        injector_config: Some(read("injector-config.yaml")?),
-        values: Some(read("values.json")?),
-        mesh: Some(read("mesh.yaml")?),
-    })
-    .map_err(|e| injector_engine::chain(&e))
-}
-
 fn bench_read(c: &mut Criterion) {
-    let builtin = Injector::builtin().map_err(|e| injector_engine::chain(&e));
-    let istio = istio_injector();
+    let builtin = Injector::builtin()
+        .map_err(|e| injector_engine::chain(&e))
+        .map(Loaded::new);
+    let istio = istio_sources()
+        .and_then(|s| Injector::load(&s).map_err(|e| injector_engine::chain(&e)))
+        .map(Loaded::new);
     let mut g = c.benchmark_group("yaml");
     for (name, injector, p) in [
         ("minimal", &builtin, minimal_pod()),

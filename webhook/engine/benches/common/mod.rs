@@ -1,6 +1,11 @@
 //! Pods and reviews of the shapes the benchmarks measure, built in code so every size on a
 //! scale curve has the same structure and only the measured dimension changes.
 
+use std::path::{Path, PathBuf};
+
+use injector_engine::data::{self, Input};
+use injector_engine::render::{self, TmplValue};
+use injector_engine::{ConfigSources, Injector};
 use serde_json::{Value, json};
 
 /// A container as a Deployment template spells it: a port, `env` entries, resources, volume
@@ -128,4 +133,76 @@ pub fn deployment_yaml(containers: usize, envs_per_container: usize) -> String {
         }
     });
     serde_yaml_ng::to_string(&deployment).expect("JSON values serialise as YAML")
+}
+
+/// Istio's injector ConfigMap as the conformance vectors ship it (`$ISTIO_INJECT_VECTORS/config`,
+/// default `<workspace>/../shared/conformance/istio-inject/config`), or why there is none.
+pub fn istio_sources() -> Result<ConfigSources, String> {
+    let dir = match std::env::var_os("ISTIO_INJECT_VECTORS") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/istio-inject")
+        }
+    }
+    .join("config");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| {
+            format!(
+                "{}: {e} (set ISTIO_INJECT_VECTORS)",
+                dir.join(name).display()
+            )
+        })
+    };
+    Ok(ConfigSources {
+        injector_config: Some(read("injector-config.yaml")?),
+        values: Some(read("values.json")?),
+        mesh: Some(read("mesh.yaml")?),
+    })
+}
+
+/// A configuration with what the webhook converts once at load and shares across renders.
+pub struct Loaded {
+    pub injector: Injector,
+    values: TmplValue,
+    mesh: TmplValue,
+    proxy_image: String,
+}
+
+impl Loaded {
+    pub fn new(injector: Injector) -> Loaded {
+        let values = render::values_value(&injector.values);
+        let mesh = data::mesh_value(&injector.mesh);
+        let hub = injector.values["global"]["hub"].as_str().unwrap_or("");
+        let tag = injector.values["global"]["tag"].as_str().unwrap_or("");
+        Loaded {
+            proxy_image: format!("{hub}/proxyv2:{tag}"),
+            injector,
+            values,
+            mesh,
+        }
+    }
+
+    /// The template data input for `pod`, created by a Deployment, in webhook mode with the
+    /// mesh's default ProxyConfig.
+    pub fn input<'a>(&'a self, pod: &'a Value) -> Input<'a> {
+        Input {
+            kind: "Deployment",
+            api_version: "apps/v1",
+            owner_name: "web",
+            owner_namespace: "shop",
+            pod,
+            proxy_config: &self.injector.mesh["defaultConfig"],
+            mesh: &self.injector.mesh,
+            mesh_value: Some(&self.mesh),
+            values: &self.values,
+            revision: "",
+            native_sidecars: false,
+            proxy_image: self.proxy_image.clone(),
+            proxy_init_image: self.proxy_image.clone(),
+            proxy_uid: 1337,
+            proxy_gid: 1337,
+            inbound_traffic_policy_mode: "passthrough",
+            compliance_policy: "",
+        }
+    }
 }
