@@ -60,7 +60,9 @@ fn list_mut<'a>(pod: &'a mut Value, field: &str) -> Option<&'a mut Vec<Value>> {
 }
 
 fn name_of(c: &Value) -> &str {
-    c.get("name").and_then(Value::as_str).unwrap_or("")
+    crate::field(c, "name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 pub fn find<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
@@ -296,12 +298,15 @@ pub fn reapply_overwritten_containers(
         init_containers: vec![],
     });
     let mut final_pod = final_pod;
-    let mut overrides = Map::new();
+    // `{"containers":[...],"initContainers":[...]}`, each container as Go prints it.
+    let mut overrides = Vec::new();
+    let mut object = gojson::Object::open(&mut overrides);
+    let mut any = false;
     for (field, injected_before, saved) in [
         ("containers", &prev.containers, &saved_containers),
         ("initContainers", &prev.init_containers, &saved_init),
     ] {
-        let mut applied = Vec::new();
+        let mut applied = 0;
         for c in list(template_pod, field) {
             let name = name_of(c);
             if injected_before.iter().any(|n| n == name) {
@@ -326,17 +331,24 @@ pub fn reapply_overwritten_containers(
             }
             merge::merge_into(&mut final_pod, &json!({"spec": {field: [overlay.clone()]}}))
                 .map_err(FinishError::Reapply)?;
-            applied.push(gojson::order(&overlay, GoType::Container));
+            if applied == 0 {
+                object.key(field);
+                object.out.push(b'[');
+            } else {
+                object.out.push(b',');
+            }
+            gojson::write(&overlay, GoType::Container, object.out);
+            applied += 1;
         }
-        if !applied.is_empty() {
-            overrides.insert(field.to_string(), Value::Array(applied));
+        if applied > 0 {
+            object.out.push(b']');
+            any = true;
         }
     }
-    if !already && !overrides.is_empty() {
-        meta_map(&mut final_pod, "annotations").insert(
-            OVERRIDES.into(),
-            Value::String(Value::Object(overrides).to_string()),
-        );
+    object.close();
+    if !already && any {
+        let overrides = String::from_utf8(overrides).expect("JSON text is UTF-8");
+        meta_map(&mut final_pod, "annotations").insert(OVERRIDES.into(), Value::String(overrides));
     }
     adjust_init_container_user(&mut final_pod, original, proxy_interception_tproxy);
     Ok(final_pod)
@@ -633,42 +645,43 @@ const PROBES: [(&str, &str, &str); 5] = [
 
 fn probe_slot<'a>(c: &'a Value, field: &str) -> Option<&'a Value> {
     match field {
-        "preStop" | "postStart" => c.get("lifecycle")?.get(field),
-        _ => c.get(field),
+        "preStop" | "postStart" => crate::at(c, &["lifecycle", field]),
+        _ => crate::field(c, field),
     }
     .filter(|v| v.is_object())
 }
 
-/// One entry of `ISTIO_KUBE_APP_PROBERS`: the app's own check (one of the three actions) for
-/// the agent to run.
-#[derive(Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Prober {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http_get: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tcp_socket: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grpc: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timeout_seconds: Option<i64>,
+/// One entry of `ISTIO_KUBE_APP_PROBERS`: the app's own check (one of the three actions,
+/// as Go prints it) for the agent to run, as JSON text.
+fn prober_json(kind: &str, action: &Value, go_type: GoType, timeout: Option<i64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut object = gojson::Object::open(&mut out);
+    object.key(kind);
+    gojson::write(action, go_type, object.out);
+    if let Some(t) = timeout {
+        object.key("timeoutSeconds");
+        object.out.extend_from_slice(t.to_string().as_bytes());
+    }
+    object.close();
+    out
 }
 
 /// `DumpAppProbers`: the JSON map of prober URL → original check, keys sorted.
 fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
-    let mut out: BTreeMap<String, Prober> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let all = list(pod, "initContainers")
         .iter()
         .chain(list(pod, "containers"));
     for c in all.filter(|c| name_of(c) != PROXY) {
-        let ports: BTreeMap<&str, i64> = c
-            .get("ports")
+        let ports: BTreeMap<&str, i64> = crate::field(c, "ports")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|p| {
-                let name = p.get("name")?.as_str().filter(|n| !n.is_empty())?;
-                Some((name, p.get("containerPort")?.as_i64()?))
+                let name = crate::field(p, "name")?
+                    .as_str()
+                    .filter(|n| !n.is_empty())?;
+                Some((name, crate::field(p, "containerPort")?.as_i64()?))
             })
             .collect();
         for (field, prefix, suffix) in PROBES {
@@ -679,16 +692,15 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
             let timeout = if lifecycle {
                 None
             } else {
-                probe
-                    .get("timeoutSeconds")
+                crate::field(probe, "timeoutSeconds")
                     .and_then(Value::as_i64)
                     .filter(|t| *t != 0)
             };
-            let (kind, action, go_type) = if let Some(h) = probe.get("httpGet") {
+            let (kind, action, go_type) = if let Some(h) = crate::field(probe, "httpGet") {
                 ("httpGet", h, GoType::HttpGet)
-            } else if let Some(t) = probe.get("tcpSocket") {
+            } else if let Some(t) = crate::field(probe, "tcpSocket") {
                 ("tcpSocket", t, GoType::TcpSocket)
-            } else if let Some(g) = probe.get("grpc").filter(|_| !lifecycle) {
+            } else if let Some(g) = crate::field(probe, "grpc").filter(|_| !lifecycle) {
                 ("grpc", g, GoType::Grpc)
             } else {
                 continue;
@@ -696,7 +708,7 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
             // A named port becomes the container's number for it (the agent has no names).
             let mut action = Cow::Borrowed(action);
             if kind != "grpc" {
-                match action.get("port") {
+                match crate::field(&action, "port") {
                     Some(Value::String(named)) => match ports.get(named.as_str()) {
                         Some(p) => action.to_mut()["port"] = json!(p),
                         None => continue,
@@ -705,24 +717,22 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
                     _ => {}
                 }
             }
-            let action = Some(gojson::order(&action, go_type));
-            let mut prober = Prober {
-                timeout_seconds: timeout,
-                ..Prober::default()
-            };
-            match kind {
-                "httpGet" => prober.http_get = action,
-                "tcpSocket" => prober.tcp_socket = action,
-                _ => prober.grpc = action,
-            }
-            out.insert(format!("{prefix}/{}/{suffix}", name_of(c)), prober);
+            let url = [prefix, "/", name_of(c), "/", suffix].concat();
+            out.insert(url, prober_json(kind, &action, go_type, timeout));
         }
     }
     if out.is_empty() {
         return None;
     }
-    // A BTreeMap serialises as a JSON object with its keys in order.
-    Some(serde_json::to_string(&out).expect("JSON values serialise"))
+    // Keys in order, as Go prints a map.
+    let mut text = Vec::new();
+    let mut object = gojson::Object::open(&mut text);
+    for (url, prober) in &out {
+        object.key(url);
+        object.out.extend_from_slice(prober);
+    }
+    object.close();
+    Some(String::from_utf8(text).expect("JSON text is UTF-8"))
 }
 
 fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probers: String) {
@@ -753,16 +763,16 @@ fn convert_probes(c: &mut Value, status_port: i64) {
     for (field, prefix, suffix) in PROBES {
         let lifecycle = prefix == "/app-lifecycle";
         let slot = if lifecycle {
-            c.get_mut("lifecycle").and_then(|l| l.get_mut(field))
+            crate::at_mut(c, &["lifecycle", field])
         } else {
-            c.get_mut(field)
+            crate::field_mut(c, field)
         };
         let Some(Value::Object(probe)) = slot else {
             continue;
         };
         let kind = ["httpGet", "tcpSocket", "grpc"]
             .into_iter()
-            .find(|k| probe.contains_key(*k) && !(lifecycle && *k == "grpc"));
+            .find(|k| crate::member(probe, k).is_some() && !(lifecycle && *k == "grpc"));
         let Some(kind) = kind else { continue };
         if kind != "httpGet" {
             probe.remove(kind);
@@ -775,7 +785,7 @@ fn convert_probes(c: &mut Value, status_port: i64) {
             *action = Value::Object(Map::new());
         }
         let action = action.as_object_mut().expect("just made an object");
-        let mut path = Some(Value::String(format!("{prefix}/{name}/{suffix}")));
+        let mut path = Some(Value::String([prefix, "/", &name, "/", suffix].concat()));
         let mut port = Some(json!(status_port));
         for (k, v) in action.iter_mut() {
             match k.as_str() {

@@ -170,8 +170,8 @@ pub fn register(funcs: &mut Funcs) {
         }
         // Ports (the one struct Istio's templates print) in corev1.ContainerPort field order.
         if v.get("containerPort").is_some() {
-            let ordered = crate::gojson::order(&v.to_json(), crate::gojson::GoType::ContainerPort);
-            return Ok(Value::string(ordered.to_string()));
+            let json = crate::gojson::to_string(&v.to_json(), crate::gojson::GoType::ContainerPort);
+            return Ok(Value::string(json));
         }
         Ok(Value::string(gotmpl::json::encode(v, true)))
     });

@@ -3,7 +3,7 @@
 //! container. Istio compares the JSON it stores in annotations and env vars as strings, so
 //! the order is observable.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The Kubernetes struct a JSON object is, for ordering its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,53 +166,99 @@ const POINTER_FIELDS: &[&str] = &[
     "port",
 ];
 
-/// Orders (and prunes) `v` as Go would print a value of type `t`.
-pub fn order(v: &Value, t: GoType) -> Value {
+/// `v` as Go's `encoding/json` prints a value of type `t`: struct fields in declaration order
+/// (empty `omitempty` ones dropped), then fields we do not model and map keys, sorted.
+pub fn to_string(v: &Value, t: GoType) -> String {
+    let mut out = Vec::new();
+    write(v, t, &mut out);
+    String::from_utf8(out).expect("JSON text is UTF-8")
+}
+
+/// [`to_string`], appended to `out`.
+pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
     match v {
-        Value::Array(items) => Value::Array(items.iter().map(|i| order(i, t)).collect()),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(item, t, out);
+            }
+            out.push(b']');
+        }
         Value::Object(obj) if t != GoType::Map => {
-            let mut out = Map::new();
+            let mut object = Object::open(out);
             let known = fields(t);
             for (name, child) in known {
-                match obj.get(*name) {
-                    Some(fv) => {
-                        let zero = matches!(fv, Value::Number(n) if n.as_f64() == Some(0.0))
-                            || fv == &Value::Bool(false);
-                        if is_empty(fv) || (zero && !POINTER_FIELDS.contains(name)) {
-                            if *name == "resources" {
-                                out.insert("resources".into(), Value::Object(Map::new()));
-                            }
-                            continue;
-                        }
-                        out.insert(name.to_string(), order(fv, *child));
+                match crate::member(obj, name) {
+                    Some(fv) if !omitted(name, fv) => {
+                        object.key(name);
+                        write(fv, *child, object.out);
                     }
                     // A struct, not a pointer: Go always prints a container's resources.
-                    None if *name == "resources" => {
-                        out.insert("resources".into(), Value::Object(Map::new()));
+                    _ if *name == "resources" => {
+                        object.key(name);
+                        object.out.extend_from_slice(b"{}");
                     }
-                    None => {}
+                    _ => {}
                 }
             }
             let mut rest: Vec<(&String, &Value)> = obj
                 .iter()
                 .filter(|(k, fv)| !known.iter().any(|(n, _)| n == k) && !is_empty(fv))
                 .collect();
-            rest.sort_by(|a, b| a.0.cmp(b.0));
+            rest.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, fv) in rest {
-                out.insert(k.clone(), order(fv, GoType::Map));
+                object.key(k);
+                write(fv, GoType::Map, object.out);
             }
-            Value::Object(out)
+            object.close();
         }
         Value::Object(obj) => {
-            let mut keys: Vec<&String> = obj.keys().collect();
-            keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), order(&obj[k], GoType::Map)))
-                    .collect(),
-            )
+            let mut entries: Vec<(&String, &Value)> = obj.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let mut object = Object::open(out);
+            for (k, fv) in entries {
+                object.key(k);
+                write(fv, GoType::Map, object.out);
+            }
+            object.close();
         }
-        other => other.clone(),
+        scalar => serde_json::to_writer(out, scalar).expect("a JSON scalar serialises"),
+    }
+}
+
+/// Whether Go leaves field `name` holding `v` out: empty, or a zero that is not a pointer.
+fn omitted(name: &str, v: &Value) -> bool {
+    let zero = matches!(v, Value::Number(n) if n.as_f64() == Some(0.0)) || v == &Value::Bool(false);
+    is_empty(v) || (zero && !POINTER_FIELDS.contains(&name))
+}
+
+/// A JSON object being written: the commas between members and the closing brace.
+pub struct Object<'a> {
+    pub out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Object<'a> {
+    pub fn open(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Object { out, first: true }
+    }
+
+    /// Writes the separator and `"key":`; the caller writes the value.
+    pub fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        serde_json::to_writer(&mut *self.out, key).expect("a string serialises");
+        self.out.push(b':');
+    }
+
+    pub fn close(self) {
+        self.out.push(b'}');
     }
 }
 
@@ -225,12 +271,12 @@ mod tests {
     fn containers_print_in_go_field_order_with_resources() {
         let c = json!({"readinessProbe": {"httpGet": {"port": 80}}, "image": "i", "name": "n"});
         assert_eq!(
-            order(&c, GoType::Container).to_string(),
+            to_string(&c, GoType::Container),
             r#"{"name":"n","image":"i","resources":{},"readinessProbe":{"httpGet":{"port":80}}}"#
         );
         let c = json!({"securityContext": {"runAsGroup": 4321, "runAsUser": 1234}, "name": "istio-proxy"});
         assert_eq!(
-            order(&c, GoType::Container).to_string(),
+            to_string(&c, GoType::Container),
             r#"{"name":"istio-proxy","resources":{},"securityContext":{"runAsUser":1234,"runAsGroup":4321}}"#
         );
     }
@@ -239,7 +285,7 @@ mod tests {
     fn ports_print_like_go() {
         let p = json!({"containerPort": 80, "name": "http", "protocol": ""});
         assert_eq!(
-            order(&p, GoType::ContainerPort).to_string(),
+            to_string(&p, GoType::ContainerPort),
             r#"{"name":"http","containerPort":80}"#
         );
     }

@@ -55,10 +55,51 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     out
 }
 
+/// Objects up to this size are searched by comparing keys rather than hashing the key: a pod's
+/// objects are small, and SipHash (serde_json's `IndexMap`) costs more than a few compares.
+const LINEAR_LOOKUP: usize = 8;
+
+/// `map[key]`: [`serde_json::Map::get`] without hashing the key in a small map.
+pub(crate) fn member<'a>(
+    map: &'a serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<&'a serde_json::Value> {
+    if map.len() <= LINEAR_LOOKUP {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
+    }
+}
+
+/// [`member`], mutably.
+pub(crate) fn member_mut<'a>(
+    map: &'a mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<&'a mut serde_json::Value> {
+    if map.len() <= LINEAR_LOOKUP {
+        map.iter_mut().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get_mut(key)
+    }
+}
+
+/// `value[key]` for an object member, else `None` ([`member`] of an object).
+pub(crate) fn field<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    member(value.as_object()?, key)
+}
+
+/// [`field`], mutably.
+pub(crate) fn field_mut<'a>(
+    value: &'a mut serde_json::Value,
+    key: &str,
+) -> Option<&'a mut serde_json::Value> {
+    member_mut(value.as_object_mut()?, key)
+}
+
 /// The value under `keys` (object members only): what `Value::pointer` does for a literal
 /// path, without formatting and unescaping a path string on every call (it showed in profiles).
 pub(crate) fn at<'a>(value: &'a serde_json::Value, keys: &[&str]) -> Option<&'a serde_json::Value> {
-    keys.iter().try_fold(value, |v, k| v.get(*k))
+    keys.iter().try_fold(value, |v, k| field(v, k))
 }
 
 /// [`at`], mutably.
@@ -66,5 +107,5 @@ pub(crate) fn at_mut<'a>(
     value: &'a mut serde_json::Value,
     keys: &[&str],
 ) -> Option<&'a mut serde_json::Value> {
-    keys.iter().try_fold(value, |v, k| v.get_mut(*k))
+    keys.iter().try_fold(value, |v, k| field_mut(v, k))
 }

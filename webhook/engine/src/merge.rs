@@ -137,7 +137,7 @@ fn merge_map(
     ty: Ty,
     path: &Path<'_>,
 ) -> Result<Option<()>, MergeError> {
-    match patch.get(DIRECTIVE).map(|d| d.as_str().unwrap_or("")) {
+    match crate::member(&patch, DIRECTIVE).map(|d| d.as_str().unwrap_or("")) {
         None | Some("merge") => {}
         Some("replace") => {
             patch.shift_remove(DIRECTIVE);
@@ -164,7 +164,7 @@ fn merge_map(
             continue;
         }
         let child_path = Path::Key(path, &key);
-        match (target.get_mut(&key), pv) {
+        match (crate::member_mut(target, &key), pv) {
             (Some(Value::Object(tm)), Value::Object(pm)) => {
                 if merge_map(tm, pm, field_ty(ty, &key), &child_path)?.is_none() {
                     target.shift_remove(&key);
@@ -197,8 +197,9 @@ fn replace_list(patch: Vec<Value>) -> Vec<Value> {
 }
 
 fn is_directive_item(v: &Value, which: &str) -> bool {
-    v.as_object()
-        .is_some_and(|m| m.len() == 1 && m.get(DIRECTIVE).and_then(Value::as_str) == Some(which))
+    v.as_object().is_some_and(|m| {
+        m.len() == 1 && crate::member(m, DIRECTIVE).and_then(Value::as_str) == Some(which)
+    })
 }
 
 /// A patch value inserted where the target has nothing: the directives applied to nothing
@@ -206,7 +207,7 @@ fn is_directive_item(v: &Value, which: &str) -> bool {
 fn fresh(v: Value) -> Option<Value> {
     match v {
         Value::Object(m) => {
-            if m.get(DIRECTIVE).and_then(Value::as_str) == Some("delete") {
+            if crate::member(&m, DIRECTIVE).and_then(Value::as_str) == Some("delete") {
                 return None;
             }
             if !m.keys().any(|k| k.starts_with('$')) && !m.values().any(needs_cleaning) {
@@ -246,7 +247,7 @@ fn needs_cleaning(v: &Value) -> bool {
 }
 
 fn key_of<'a>(item: &'a Value, merge_key: &str) -> Option<&'a Value> {
-    item.as_object().and_then(|m| m.get(merge_key))
+    crate::field(item, merge_key)
 }
 
 /// Merges a list with a merge key in place (or a set of scalars without one).
@@ -281,7 +282,7 @@ fn merge_list(
                 .iter()
                 .position(|m| m.as_ref().and_then(|m| key_of(m, merge_key)) == Some(k))
         });
-        if item.get(DIRECTIVE).and_then(Value::as_str) == Some("delete") {
+        if crate::field(&item, DIRECTIVE).and_then(Value::as_str) == Some("delete") {
             if let Some(i) = idx {
                 deleted[i] = true;
             }
