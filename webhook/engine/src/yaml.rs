@@ -416,8 +416,8 @@ fn split_key(text: &str) -> Option<KeyAndRest<'_>> {
 /// The position of the `:` ending a plain key (`: ` or `:` at the end, outside a comment).
 fn find_colon(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    for (i, &c) in b.iter().enumerate() {
-        match c {
+    for i in memchr::memchr2_iter(b':', b'#', b) {
+        match b[i] {
             b':' if matches!(b.get(i + 1), None | Some(b' ')) => return Some(i),
             b'#' if i > 0 && b[i - 1] == b' ' => return None,
             _ => {}
@@ -428,8 +428,8 @@ fn find_colon(text: &str) -> Option<usize> {
 
 fn strip_comment(text: &str) -> &str {
     let b = text.as_bytes();
-    for i in 1..b.len() {
-        if b[i] == b'#' && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+    for i in memchr::memchr_iter(b'#', b) {
+        if i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
             return trim_end(&text[..i]);
         }
     }
@@ -440,7 +440,7 @@ fn strip_comment(text: &str) -> &str {
 /// reader does not take on one line).
 fn plain_text(text: &str) -> Option<&str> {
     let b = text.as_bytes();
-    for i in 0..b.len() {
+    for i in memchr::memchr2_iter(b':', b'#', b) {
         match b[i] {
             b'#' if i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') => {
                 return Some(trim_end(&text[..i]));
