@@ -185,14 +185,39 @@ pub fn mesh_value(mesh: &Value) -> T {
     };
     let mut s = (*s).clone();
     if let Some(pc) = pc {
-        s.fields
-            .push(("defaultConfig".into(), proxy_config_value(&pc)));
+        s.fields.push((
+            "defaultConfig".into(),
+            with_proxy_config_json(proxy_config_value(&pc)),
+        ));
     }
     T::Struct(Arc::new(s))
 }
 
+/// The `protoToJSON` text of a ProxyConfig value, attached to it by [`with_proxy_config_json`].
+struct ProxyConfigJson(Arc<str>);
+
+/// Attaches the `protoToJSON` text to a ProxyConfig that many renders share (the mesh's default,
+/// converted at load), so that each render's `protoToJSON .ProxyConfig` only copies a pointer.
+fn with_proxy_config_json(pc: T) -> T {
+    let T::Struct(mut s) = pc else {
+        return pc;
+    };
+    let text: Arc<str> = proxy_config_json_uncached(&T::Struct(s.clone())).into();
+    if let Some(s) = Arc::get_mut(&mut s) {
+        s.attachment = Some(Arc::new(ProxyConfigJson(text)));
+    }
+    T::Struct(s)
+}
+
 /// `protoToJSON` of a ProxyConfig value built by [`proxy_config_value`].
-pub fn proxy_config_json(v: &T) -> String {
+pub fn proxy_config_json(v: &T) -> T {
+    match v.attachment::<ProxyConfigJson>() {
+        Some(ProxyConfigJson(text)) => T::String(text.clone()),
+        None => T::string(proxy_config_json_uncached(v)),
+    }
+}
+
+fn proxy_config_json_uncached(v: &T) -> String {
     let mut json = v.to_json();
     if let Some(obj) = json.as_object_mut() {
         if obj.get("interceptionMode").and_then(Value::as_str) == Some("REDIRECT") {
@@ -205,4 +230,43 @@ pub fn proxy_config_json(v: &T) -> String {
         }
     }
     crate::mesh::proxy_config_json(&json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mesh_default_proxy_config_carries_its_proto_json() {
+        let mesh = json!({
+            "defaultConfig": {
+                "discoveryAddress": "istiod.istio-system.svc:15012",
+                "proxyMetadata": {"B": "2", "A": "1"},
+                "holdApplicationUntilProxyStarts": true
+            },
+            "trustDomain": "cluster.local"
+        });
+        let converted = mesh_value(&mesh);
+        let pc = converted
+            .get("defaultConfig")
+            .expect("converted defaultConfig");
+        assert!(pc.attachment::<ProxyConfigJson>().is_some());
+        let shared = proxy_config_json(pc);
+        assert_eq!(
+            shared.as_str(),
+            Some(proxy_config_json_uncached(pc).as_str())
+        );
+        // Built per render (an annotation changed it): computed on the spot, same text.
+        let fresh = proxy_config_value(&mesh["defaultConfig"]);
+        assert!(fresh.attachment::<ProxyConfigJson>().is_none());
+        assert_eq!(proxy_config_json(&fresh), shared);
+        // A changed copy does not keep the old text.
+        let T::Struct(mut s) = pc.clone() else {
+            panic!("a struct")
+        };
+        Arc::make_mut(&mut s).fields.clear();
+        let changed = T::Struct(s);
+        assert!(changed.attachment::<ProxyConfigJson>().is_none());
+        assert_eq!(proxy_config_json(&changed).as_str(), Some("{}"));
+    }
 }

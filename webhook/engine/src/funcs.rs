@@ -180,7 +180,7 @@ pub fn register(funcs: &mut Funcs) {
         if v.is_nil() {
             return Ok(Value::string("{}"));
         }
-        Ok(Value::string(crate::data::proxy_config_json(v)))
+        Ok(crate::data::proxy_config_json(v))
     });
     funcs.insert("toYaml", |a| {
         let [v] = args::<1>("toYaml", a)?;

@@ -4,6 +4,7 @@
 //! templates meet: `map[string]any` (from JSON), `map[string]string` (labels, annotations),
 //! slices, scalars and structs whose fields are found by their Go names.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ pub enum MapElem {
 
 /// A Go struct. Fields are stored under their JSON names, in declaration order (which
 /// `toJson` keeps); templates name them the Go way (`.ContainerPort` finds `containerPort`).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Default)]
 pub struct Struct {
     /// Go type name used in error messages, e.g. `*inject.SidecarTemplateData`.
     pub type_name: Arc<str>,
@@ -62,6 +63,41 @@ pub struct Struct {
     /// A strict struct reports unknown fields as errors (Go's behaviour for every struct);
     /// a lenient one treats them as absent `omitempty` fields and yields nil.
     pub strict: bool,
+    /// What the embedding program worked out about this value ahead of time for its own
+    /// functions (say, the encoding of a configuration message, computed once at load and
+    /// shared by every render). Templates never see it; it is not compared or printed, and
+    /// a copy (what `Arc::make_mut` makes before changing a shared struct) starts without it,
+    /// since it would describe the old fields.
+    pub attachment: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Clone for Struct {
+    fn clone(&self) -> Struct {
+        Struct {
+            type_name: self.type_name.clone(),
+            fields: self.fields.clone(),
+            strict: self.strict,
+            attachment: None,
+        }
+    }
+}
+
+impl PartialEq for Struct {
+    fn eq(&self, other: &Struct) -> bool {
+        self.type_name == other.type_name
+            && self.fields == other.fields
+            && self.strict == other.strict
+    }
+}
+
+impl fmt::Debug for Struct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Struct")
+            .field("type_name", &self.type_name)
+            .field("fields", &self.fields)
+            .field("strict", &self.strict)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How [`Value::structure_with`] converts the JSON object found at a path.
@@ -123,6 +159,7 @@ impl Value {
             type_name: type_name.into(),
             fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             strict: false,
+            attachment: None,
         }))
     }
 
@@ -135,6 +172,7 @@ impl Value {
             type_name: type_name.into(),
             fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
             strict: true,
+            attachment: None,
         }))
     }
 
@@ -249,6 +287,14 @@ impl Value {
             _ => None,
         }
     }
+
+    /// The [`Struct::attachment`] of a struct value, if it is a `A`.
+    pub fn attachment<A: Any>(&self) -> Option<&A> {
+        match self {
+            Value::Struct(s) => s.attachment.as_deref()?.downcast_ref(),
+            _ => None,
+        }
+    }
 }
 
 impl Struct {
@@ -345,6 +391,7 @@ fn structure_at<'j>(
                     type_name: "struct".into(),
                     fields,
                     strict: false,
+                    attachment: None,
                 }))
             }
         },
