@@ -75,6 +75,24 @@ fn string_map(name: &str, v: &Value) -> Result<BTreeMap<String, String>, FuncErr
     }
 }
 
+/// The checks of [`string_map`], without the copy (for functions that only look keys up).
+fn check_string_map(name: &str, v: &Value) -> Result<(), FuncError> {
+    match v {
+        Value::Nil => Ok(()),
+        Value::Map(m) => match m.entries.values().find(|v| !matches!(v, Value::String(_))) {
+            Some(other) => Err(err(
+                name,
+                format!("map value of type {} is not a string", other.type_name()),
+            )),
+            None => Ok(()),
+        },
+        other => Err(err(
+            name,
+            format!("expected map[string]string, got {}", other.type_name()),
+        )),
+    }
+}
+
 fn str_map_value(m: BTreeMap<String, String>) -> Value {
     Value::string_map(m)
 }
@@ -170,6 +188,9 @@ pub fn register(funcs: &mut Funcs) {
         }
         // Ports (the one struct Istio's templates print) in corev1.ContainerPort field order.
         if v.get("containerPort").is_some() {
+            if let Some(text) = plain_container_port_json(v) {
+                return Ok(Value::string(text));
+            }
             let json = crate::gojson::to_string(&v.to_json(), crate::gojson::GoType::ContainerPort);
             return Ok(Value::string(json));
         }
@@ -305,10 +326,12 @@ pub fn register(funcs: &mut Funcs) {
     });
     funcs.insert("otelResourceAttributes", |a| {
         let [mesh, anns, labels, ns, containers] = args::<5>("otelResourceAttributes", a)?;
+        check_string_map("otelResourceAttributes", anns)?;
+        check_string_map("otelResourceAttributes", labels)?;
         Ok(Value::string(otel_resource_attributes(
             mesh,
-            &string_map("otelResourceAttributes", anns)?,
-            &string_map("otelResourceAttributes", labels)?,
+            anns,
+            labels,
             string_arg("otelResourceAttributes", ns)?,
             containers,
         )))
@@ -331,6 +354,52 @@ fn exclude_inbound_port(port: &str, excluded: &str) -> String {
     }
     out.push(port.to_string());
     out.join(",")
+}
+
+/// `corev1.ContainerPort`'s fields in declaration order.
+const CONTAINER_PORT_FIELDS: [&str; 5] =
+    ["name", "hostPort", "containerPort", "protocol", "hostIP"];
+
+/// `structToJSON` of a port whose fields are all known and hold strings or integers (every
+/// port a pod declares), written out directly: the text of `gojson::to_string`,
+/// without building JSON values (it runs twice per port per render). `None` for any other.
+fn plain_container_port_json(port: &Value) -> Option<String> {
+    let Value::Struct(s) = port else {
+        return None;
+    };
+    let plain = s.fields.iter().all(|(k, v)| {
+        CONTAINER_PORT_FIELDS.contains(&&**k)
+            && matches!(v, Value::Nil | Value::String(_) | Value::Int(_))
+    });
+    if !plain {
+        return None;
+    }
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    for name in CONTAINER_PORT_FIELDS {
+        let Some(v) = port.get(name) else { continue };
+        // Go's omitempty; containerPort is not omitempty, so its zero prints.
+        let omitted = match v {
+            Value::String(text) => text.is_empty(),
+            Value::Int(n) => *n == 0 && name != "containerPort",
+            _ => true,
+        };
+        if omitted {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, name).ok()?;
+        out.push(b':');
+        match v {
+            Value::String(text) => serde_json::to_writer(&mut out, &**text).ok()?,
+            Value::Int(n) => serde_json::to_writer(&mut out, n).ok()?,
+            _ => {}
+        }
+    }
+    out.push(b'}');
+    String::from_utf8(out).ok()
 }
 
 fn container_ports(containers: &Value, include: impl Fn(&str) -> bool) -> String {
@@ -437,10 +506,11 @@ fn kept_whole(v: &Value) -> bool {
     }
 }
 
+/// `anns` and `labels` are nil or `map[string]string` values (see [`check_string_map`]).
 fn otel_resource_attributes(
     mesh: &Value,
-    anns: &BTreeMap<String, String>,
-    labels: &BTreeMap<String, String>,
+    anns: &Value,
+    labels: &Value,
     namespace: &str,
     containers: &Value,
 ) -> String {
@@ -460,8 +530,12 @@ fn otel_resource_attributes(
         Value::List(l) => l,
         _ => &[],
     };
-    let non_empty =
-        |m: &BTreeMap<String, String>, k: &str| m.get(k).filter(|v| !v.is_empty()).cloned();
+    let non_empty = |m: &Value, k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let mut attrs = Vec::new();
     if let Some(v) = non_empty(anns, "resource.opentelemetry.io/service.namespace") {
         attrs.push(format!("service.namespace={v}"));
@@ -517,6 +591,7 @@ pub fn is_string_map(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn status_port_is_appended_once() {
@@ -555,6 +630,58 @@ mod tests {
             image_tag_digest("nginx:1.21@sha256:abc"),
             ("1.21", "sha256:abc")
         );
+    }
+
+    #[test]
+    fn plain_ports_print_as_the_general_path_does() {
+        let ports = [
+            json!({"name": "http", "containerPort": 8080, "protocol": "TCP"}),
+            json!({"protocol": "UDP", "containerPort": 53, "hostPort": 0, "hostIP": ""}),
+            json!({"containerPort": 0, "name": "", "hostPort": 9090}),
+            json!({"hostIP": "10.0.0.1", "containerPort": -1, "name": "q\"<é>\u{1}"}),
+            json!({"containerPort": 7, "name": null}),
+        ];
+        for p in &ports {
+            let v = Value::structure_with(p, &|_| gotmpl::Shape::Struct);
+            let general =
+                crate::gojson::to_string(&v.to_json(), crate::gojson::GoType::ContainerPort);
+            assert_eq!(plain_container_port_json(&v), Some(general), "{p}");
+        }
+        // Fields the direct writer does not handle take the general path.
+        for p in [
+            json!({"containerPort": 80, "appProtocol": "http"}),
+            json!({"containerPort": 80.5}),
+            json!({"containerPort": 80, "name": ["x"]}),
+        ] {
+            let v = Value::structure_with(&p, &|_| gotmpl::Shape::Struct);
+            assert_eq!(plain_container_port_json(&v), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn otel_attributes_reject_non_string_maps() {
+        let f = {
+            let mut f = Funcs::builtin();
+            register(&mut f);
+            f
+        };
+        let t = gotmpl::Template::parse("t", "{{ otelResourceAttributes .m .a .l `ns` .c }}", &f)
+            .unwrap();
+        let data = |anns: serde_json::Value| {
+            Value::map([
+                ("m", Value::Nil),
+                ("a", Value::from_json(&anns)),
+                ("l", Value::string_map([("app", "web")])),
+                ("c", Value::Nil),
+            ])
+        };
+        let e = t.execute(&data(json!({"x": 1}))).unwrap_err().to_string();
+        assert!(
+            e.contains("map value of type float64 is not a string"),
+            "{e}"
+        );
+        // Without the semantic-conventions provider there are no attributes.
+        assert_eq!(t.execute(&data(json!({"x": "y"}))).unwrap(), "");
     }
 
     #[test]
