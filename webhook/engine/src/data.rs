@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gotmpl::{Shape, Value as T};
+use gotmpl::{Schema, Shape, Value as T};
 use serde_json::{Value, json};
 
 /// Everything that goes into one render.
@@ -49,17 +49,65 @@ const STRING_MAPS: &[&str] = &[
     "overhead",
 ];
 
-fn shape(path: &[&str]) -> Shape {
-    match path.last() {
-        Some(last) if STRING_MAPS.contains(last) => Shape::StringMap,
-        _ => Shape::Struct,
+/// Kubernetes and Istio objects read as Go structs.
+struct Objects;
+
+impl Schema for Objects {
+    fn shape(&self, path: &[&str]) -> Shape {
+        match path.last() {
+            Some(last) if STRING_MAPS.contains(last) => Shape::StringMap,
+            _ => Shape::Struct,
+        }
     }
+
+    fn field_name(&self, json_name: &str) -> Option<&'static str> {
+        known_field(json_name)
+    }
+}
+
+/// `fn known_field(&str) -> Option<&'static str>` over the listed names, as one `match`
+/// (compiled to a switch on the length and a few comparisons).
+macro_rules! known_fields {
+    ($($name:literal)*) => {
+        fn known_field(name: &str) -> Option<&'static str> {
+            match name {
+                $($name => Some($name),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+// The fields of the pod objects (and their parts) that pods usually carry: each converted pod
+// shares these names instead of copying one for every object. Missing names only cost a copy.
+known_fields! {
+    "apiVersion" "kind" "name" "generateName" "namespace" "labels" "annotations" "uid"
+    "ownerReferences" "controller" "blockOwnerDeletion" "creationTimestamp" "resourceVersion"
+    "finalizers"
+    "containers" "initContainers" "volumes" "restartPolicy" "terminationGracePeriodSeconds"
+    "dnsPolicy" "securityContext" "serviceAccountName" "serviceAccount" "nodeName" "nodeSelector"
+    "hostname" "subdomain" "affinity" "tolerations" "schedulerName" "priority"
+    "priorityClassName" "enableServiceLinks" "preemptionPolicy" "automountServiceAccountToken"
+    "imagePullSecrets" "hostNetwork" "dnsConfig" "key" "operator" "effect" "tolerationSeconds"
+    "image" "command" "args" "workingDir" "ports" "env" "envFrom" "resources" "volumeMounts"
+    "livenessProbe" "readinessProbe" "startupProbe" "lifecycle" "terminationMessagePath"
+    "terminationMessagePolicy" "imagePullPolicy" "stdin" "tty"
+    "containerPort" "protocol" "hostPort" "hostIP"
+    "value" "valueFrom" "fieldRef" "fieldPath" "resourceFieldRef" "resource" "divisor"
+    "configMapKeyRef" "secretKeyRef" "optional" "limits" "requests"
+    "mountPath" "readOnly" "subPath"
+    "httpGet" "path" "port" "scheme" "host" "httpHeaders" "tcpSocket" "exec" "grpc"
+    "initialDelaySeconds" "periodSeconds" "timeoutSeconds" "successThreshold" "failureThreshold"
+    "configMap" "secret" "secretName" "emptyDir" "medium" "projected" "sources" "items"
+    "downwardAPI" "persistentVolumeClaim" "claimName" "defaultMode"
+    "runAsUser" "runAsGroup" "runAsNonRoot" "fsGroup" "capabilities" "add" "drop" "privileged"
+    "readOnlyRootFilesystem" "allowPrivilegeEscalation" "seccompProfile" "type"
 }
 
 /// Builds the template data value.
 pub fn build(input: &Input<'_>) -> T {
     let empty = json!({});
-    let mut meta = T::structure_with(input.pod.get("metadata").unwrap_or(&empty), &shape);
+    let mut meta = T::structure_with(input.pod.get("metadata").unwrap_or(&empty), &Objects);
     // Labels and annotations are maps even when absent (or not objects), so `index` gives "".
     if let T::Struct(s) = &mut meta {
         let s = Arc::make_mut(s);
@@ -78,7 +126,7 @@ pub fn build(input: &Input<'_>) -> T {
         .get("spec")
         .filter(|s| s.is_object())
         .unwrap_or(&empty);
-    let mut spec = T::structure_with(spec, &shape);
+    let mut spec = T::structure_with(spec, &Objects);
     // Go string fields are "" when unset; templates compare and print them.
     if let T::Struct(s) = &mut spec {
         let s = Arc::make_mut(s);
@@ -170,7 +218,7 @@ pub fn proxy_config_value(pc: &Value) -> T {
             }
         }
     }
-    T::structure_with(&pc, &shape)
+    T::structure_with(&pc, &Objects)
 }
 
 /// MeshConfig as the Go proto message, with its `defaultConfig` shaped like [`proxy_config_value`].
@@ -180,7 +228,7 @@ pub fn mesh_value(mesh: &Value) -> T {
     if let Some(obj) = m.as_object_mut() {
         obj.remove("defaultConfig");
     }
-    let T::Struct(s) = T::structure_with(&m, &shape) else {
+    let T::Struct(s) = T::structure_with(&m, &Objects) else {
         return T::Nil;
     };
     let mut s = (*s).clone();
@@ -268,5 +316,23 @@ mod tests {
         let changed = T::Struct(s);
         assert!(changed.attachment::<ProxyConfigJson>().is_none());
         assert_eq!(proxy_config_json(&changed).as_str(), Some("{}"));
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    #[test]
+    fn known_field_names_are_shared_and_others_copied() {
+        let v = T::structure_with(&json!({"name": "app", "x-custom": {"port": 80}}), &Objects);
+        let T::Struct(s) = &v else { panic!("a struct") };
+        assert!(matches!(s.fields[0].0, Cow::Borrowed("name")));
+        assert!(matches!(&s.fields[1].0, Cow::Owned(n) if n == "x-custom"));
+        assert_eq!(v.get("name").and_then(T::as_str), Some("app"));
+        let port = v.get("x-custom").and_then(|c| c.get("port"));
+        assert_eq!(port, Some(&T::Int(80)));
     }
 }

@@ -642,7 +642,7 @@ mod tests {
             json!({"containerPort": 7, "name": null}),
         ];
         for p in &ports {
-            let v = Value::structure_with(p, &|_| gotmpl::Shape::Struct);
+            let v = Value::structure_with(p, &|_: &[&str]| gotmpl::Shape::Struct);
             let general =
                 crate::gojson::to_string(&v.to_json(), crate::gojson::GoType::ContainerPort);
             assert_eq!(plain_container_port_json(&v), Some(general), "{p}");
@@ -653,7 +653,7 @@ mod tests {
             json!({"containerPort": 80.5}),
             json!({"containerPort": 80, "name": ["x"]}),
         ] {
-            let v = Value::structure_with(&p, &|_| gotmpl::Shape::Struct);
+            let v = Value::structure_with(&p, &|_: &[&str]| gotmpl::Shape::Struct);
             assert_eq!(plain_container_port_json(&v), None, "{p}");
         }
     }

@@ -5,6 +5,7 @@
 //! slices, scalars and structs whose fields are found by their Go names.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -58,8 +59,10 @@ pub enum MapElem {
 #[derive(Default)]
 pub struct Struct {
     /// Go type name used in error messages, e.g. `*inject.SidecarTemplateData`.
-    pub type_name: Arc<str>,
-    pub fields: Vec<(Arc<str>, Value)>,
+    pub type_name: Cow<'static, str>,
+    /// Field names are mostly the program's own (static) text: a converted document would
+    /// otherwise hold a copy of `name` for every object that has one.
+    pub fields: Vec<(Cow<'static, str>, Value)>,
     /// A strict struct reports unknown fields as errors (Go's behaviour for every struct);
     /// a lenient one treats them as absent `omitempty` fields and yields nil.
     pub strict: bool,
@@ -97,6 +100,25 @@ impl fmt::Debug for Struct {
             .field("fields", &self.fields)
             .field("strict", &self.strict)
             .finish_non_exhaustive()
+    }
+}
+
+/// How [`Value::structure_with`] reads a JSON document as Go structs. Any
+/// `Fn(&[&str]) -> Shape` is a schema that only decides shapes.
+pub trait Schema {
+    /// What the JSON object found at `path` (the object keys leading to it) is.
+    fn shape(&self, path: &[&str]) -> Shape;
+
+    /// The program's own copy of a field name, when it has one; fields named by it share
+    /// that text instead of each holding a copy.
+    fn field_name(&self, _json_name: &str) -> Option<&'static str> {
+        None
+    }
+}
+
+impl<F: Fn(&[&str]) -> Shape> Schema for F {
+    fn shape(&self, path: &[&str]) -> Shape {
+        self(path)
     }
 }
 
@@ -151,8 +173,8 @@ impl Value {
     }
 
     /// A lenient struct from `(json name, value)` fields in declaration order.
-    pub fn structure<K: Into<Arc<str>>>(
-        type_name: &str,
+    pub fn structure<K: Into<Cow<'static, str>>>(
+        type_name: &'static str,
         fields: impl IntoIterator<Item = (K, Value)>,
     ) -> Value {
         Value::Struct(Arc::new(Struct {
@@ -164,8 +186,8 @@ impl Value {
     }
 
     /// Like [`Value::structure`], but unknown fields are execution errors naming the field.
-    pub fn strict_structure<K: Into<Arc<str>>>(
-        type_name: &str,
+    pub fn strict_structure<K: Into<Cow<'static, str>>>(
+        type_name: &'static str,
         fields: impl IntoIterator<Item = (K, Value)>,
     ) -> Value {
         Value::Struct(Arc::new(Struct {
@@ -198,13 +220,13 @@ impl Value {
     }
 
     /// Decodes JSON into Go-struct-like values, as if unmarshalled into typed Go structs.
-    /// `shape` is asked, for every JSON object, what it is, given the path of object keys
+    /// `schema` is asked, for every JSON object, what it is, given the path of object keys
     /// leading to it (list indices are not part of the path; the root is `[]`).
     /// Inside structs, integral numbers become `Int` (typed Go integer fields print as
     /// integers), other numbers `Float`.
-    pub fn structure_with(json: &serde_json::Value, shape: &dyn Fn(&[&str]) -> Shape) -> Value {
+    pub fn structure_with(json: &serde_json::Value, schema: &dyn Schema) -> Value {
         let mut path = Vec::new();
-        structure_at(json, shape, &mut path)
+        structure_at(json, schema, &mut path)
     }
 
     /// Converts to JSON the way Go's `encoding/json` marshals the value: maps with sorted
@@ -351,7 +373,7 @@ fn first_lowered_eq(json: &str, go: &str) -> bool {
 
 fn structure_at<'j>(
     json: &'j serde_json::Value,
-    shape: &dyn Fn(&[&str]) -> Shape,
+    schema: &dyn Schema,
     path: &mut Vec<&'j str>,
 ) -> Value {
     match json {
@@ -360,9 +382,12 @@ fn structure_at<'j>(
             None => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
         serde_json::Value::Array(items) => Value::List(Arc::new(
-            items.iter().map(|v| structure_at(v, shape, path)).collect(),
+            items
+                .iter()
+                .map(|v| structure_at(v, schema, path))
+                .collect(),
         )),
-        serde_json::Value::Object(obj) => match shape(path) {
+        serde_json::Value::Object(obj) => match schema.shape(path) {
             Shape::Map => Value::from_json(json),
             Shape::StringMap => Value::Map(Arc::new(Map {
                 entries: obj
@@ -382,13 +407,17 @@ fn structure_at<'j>(
                     .iter()
                     .map(|(k, v)| {
                         path.push(k);
-                        let v = structure_at(v, shape, path);
+                        let v = structure_at(v, schema, path);
                         path.pop();
-                        (Arc::from(k.as_str()), v)
+                        let name = match schema.field_name(k) {
+                            Some(known) => Cow::Borrowed(known),
+                            None => Cow::Owned(k.clone()),
+                        };
+                        (name, v)
                     })
                     .collect();
                 Value::Struct(Arc::new(Struct {
-                    type_name: "struct".into(),
+                    type_name: Cow::Borrowed("struct"),
                     fields,
                     strict: false,
                     attachment: None,
