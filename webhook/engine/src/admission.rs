@@ -104,7 +104,7 @@ pub fn review(
             let ops = patch::diff(&original, &injected);
             // Nothing in the pods is needed once the patch is written: free them before the
             // (possibly large) response buffer is allocated.
-            let json = serde_json::to_vec(&ops).expect("JSON values serialise");
+            let json = patch::to_json(&ops);
             drop(ops);
             drop((original, injected));
             (
@@ -306,11 +306,11 @@ fn response_body(api_version: Option<&str>, uid: &str, response: &Response<'_>) 
     out.push(b'{');
     if let Some(version) = api_version {
         out.extend_from_slice(b"\"apiVersion\":");
-        push_json_str(&mut out, version);
+        patch::write_json_str(&mut out, version);
         out.extend_from_slice(b",\"kind\":\"AdmissionReview\",");
     }
     out.extend_from_slice(b"\"response\":{\"uid\":");
-    push_json_str(&mut out, uid);
+    patch::write_json_str(&mut out, uid);
     match response {
         Response::Allowed => out.extend_from_slice(b",\"allowed\":true"),
         Response::Patch(json) => {
@@ -325,17 +325,12 @@ fn response_body(api_version: Option<&str>, uid: &str, response: &Response<'_>) 
         }
         Response::Denied(message) => {
             out.extend_from_slice(b",\"allowed\":false,\"status\":{\"message\":");
-            push_json_str(&mut out, message);
+            patch::write_json_str(&mut out, message);
             out.push(b'}');
         }
     }
     out.extend_from_slice(b"}}");
     out
-}
-
-/// Appends `text` as a JSON string literal (quoted and escaped).
-fn push_json_str(out: &mut Vec<u8>, text: &str) {
-    serde_json::to_writer(out, text).expect("writing a string into memory cannot fail");
 }
 
 /// Istio's answer to a body it cannot decode: no TypeMeta, no uid, refused.

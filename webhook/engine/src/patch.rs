@@ -31,6 +31,166 @@ impl<'a> Op<'a> {
     }
 }
 
+/// `ops` as a JSON array: the bytes `serde_json::to_vec(ops)` gives (members in order, strings
+/// escaped alike), written directly instead of through serde's serializer, whose per-byte
+/// string escaping was most of the cost.
+pub fn to_json(ops: &[Op<'_>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 * ops.len());
+    out.push(b'[');
+    for (i, op) in ops.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"op\":");
+        write_json_str(&mut out, op.op);
+        out.extend_from_slice(b",\"path\":");
+        write_json_str(&mut out, &op.path);
+        if let Some(value) = op.value {
+            out.extend_from_slice(b",\"value\":");
+            write_json(&mut out, value);
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    out
+}
+
+/// Appends `value` as compact JSON, as serde_json writes it.
+fn write_json(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        // Numbers are few: serde_json's own formatting (itoa, ryu) keeps them exact.
+        Value::Number(n) => {
+            serde_json::to_writer(&mut *out, n).expect("writing into memory cannot fail")
+        }
+        Value::String(s) => write_json_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(out, key);
+                out.push(b':');
+                write_json(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// Appends `text` as a JSON string literal, escaped as serde_json escapes: `"`, `\\` and the
+/// control characters below U+0020 (`\b \t \n \f \r`, the rest as `\u00xx`); everything
+/// else, `<>&` and non-ASCII included, is copied as it is.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Most strings (keys, names, images) need no escape: one check, one copy.
+    if has_escape(bytes) {
+        write_escaped(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'"');
+}
+
+/// Whether any byte of `bytes` must be escaped, checked a word at a time: eight-byte words,
+/// the last one overlapping the one before, and a short string as two overlapping halves.
+fn has_escape(bytes: &[u8]) -> bool {
+    // Every chunk handed to these has the length asked for; a missing one reads as all
+    // NULs, which sends the string to the exact (slow) path.
+    let word = |b: &[u8]| b.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+    let half = |b: &[u8]| b.first_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
+    let n = bytes.len();
+    match n {
+        0..4 => bytes.iter().any(|&b| escape(b).is_some()),
+        4..8 => {
+            let halves = u64::from(half(bytes)) | u64::from(half(&bytes[n - 4..])) << 32;
+            escape_flags(halves) != 0
+        }
+        _ => {
+            bytes.chunks_exact(8).any(|w| escape_flags(word(w)) != 0)
+                || escape_flags(word(&bytes[n - 8..])) != 0
+        }
+    }
+}
+
+/// Copies the runs between the bytes to escape, and the escapes.
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut copied = 0;
+    while let Some(at) = find_escape(bytes, copied) {
+        out.extend_from_slice(&bytes[copied..at]);
+        let byte = bytes[at];
+        let letter = escape(byte).unwrap_or(b'u');
+        out.extend_from_slice(&[b'\\', letter]);
+        if letter == b'u' {
+            let hex = |nibble: u8| b"0123456789abcdef"[usize::from(nibble)];
+            out.extend_from_slice(&[b'0', b'0', hex(byte >> 4), hex(byte & 0xf)]);
+        }
+        copied = at + 1;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+}
+
+/// The letter after the backslash when `byte` must be escaped (`u` for `\u00xx`).
+fn escape(byte: u8) -> Option<u8> {
+    match byte {
+        b'"' | b'\\' => Some(byte),
+        b'\x08' => Some(b'b'),
+        b'\t' => Some(b't'),
+        b'\n' => Some(b'n'),
+        b'\x0c' => Some(b'f'),
+        b'\r' => Some(b'r'),
+        0..0x20 => Some(b'u'),
+        _ => None,
+    }
+}
+
+/// The index of the first byte at or after `from` that must be escaped. Eight bytes at a time:
+/// most strings have nothing to escape, and the long ones (JSON inside annotations and env
+/// values) have long runs between escapes.
+fn find_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let flags = escape_flags(u64::from_le_bytes(*word));
+        if flags != 0 {
+            // The lowest flag is the first such byte in memory.
+            return Some(at + flags.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = bytes.get(at..)?;
+    tail.iter()
+        .position(|&b| escape(b).is_some())
+        .map(|k| at + k)
+}
+
+/// The high bit of each byte of `word` that is `"`, `\\` or below 0x20, by the classic
+/// "has a zero byte" trick: a set bit may be spurious only above a truly flagged byte, so the
+/// lowest one is always right.
+fn escape_flags(word: u64) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_bytes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    let quote = zero_bytes(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_bytes(word ^ (ONES * u64::from(b'\\')));
+    below_space | quote | backslash
+}
+
 /// The operations turning `from` into `to`.
 pub fn diff<'a>(from: &Value, to: &'a Value) -> Vec<Op<'a>> {
     let mut ops = Vec::new();
@@ -290,6 +450,101 @@ mod tests {
         let mut doc = from.clone();
         json_patch::patch(&mut doc, &patch).unwrap();
         doc
+    }
+
+    /// Strings that exercise every escape class, at every offset within an 8-byte word.
+    fn awkward_strings() -> Vec<String> {
+        let mut out: Vec<String> = [
+            "",
+            "plain ascii text longer than one word",
+            "quote\" backslash\\ slash/ <tag> & amp",
+            "tab\t nl\n cr\r bs\u{8} ff\u{c} nul\u{0} us\u{1f} del\u{7f}",
+            "non-ASCII: é ü 日本語 🚀 \u{2028}\u{2029}",
+        ]
+        .map(String::from)
+        .into();
+        out.push((0u8..0x80).map(char::from).collect());
+        for special in ['"', '\\', '\n', '\u{1}', 'é', ' '] {
+            for at in 0..17 {
+                let mut s = "x".repeat(at);
+                s.push(special);
+                s.push_str(&"y".repeat(17 - at));
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for s in awkward_strings() {
+            let mut out = Vec::new();
+            write_json_str(&mut out, &s);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&s).unwrap()
+            );
+        }
+        // Random mixes of the byte classes, each as one string.
+        let alphabet = [
+            'a', 'Z', ' ', '"', '\\', '\u{0}', '\u{1f}', '\t', '\u{7f}', 'é', '€', '😀',
+        ];
+        let mut seed = 11u64;
+        for _ in 0..2000 {
+            let mut next = || {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 33) as usize
+            };
+            let len = next() % 40;
+            let s: String = (0..len)
+                .map(|_| alphabet[next() % alphabet.len()])
+                .collect();
+            let mut out = Vec::new();
+            write_json_str(&mut out, &s);
+            assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn patch_json_is_the_bytes_serde_json_writes() {
+        let strings = awkward_strings();
+        let object: Map<String, Value> = strings
+            .iter()
+            .map(|s| (s.clone(), Value::String(s.clone())))
+            .collect();
+        let values = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(-1),
+            json!(0.1),
+            json!(-0.0),
+            json!(1e300),
+            json!(2.5e-8),
+            json!(15020.0),
+            json!([]),
+            json!({}),
+            json!([[], {}, [null, 1, "a"], {"k": {"n": [1.5, -2]}}]),
+            Value::Object(object),
+            Value::Array(strings.iter().cloned().map(Value::String).collect()),
+        ];
+        let mut ops: Vec<Op<'_>> = values
+            .iter()
+            .zip(["add", "replace"].into_iter().cycle())
+            .map(|(v, op)| Op::new(op, "/spec/containers/0", Some(v)))
+            .collect();
+        ops.push(Op::new("remove", "/metadata/annotations/a~1b\"c", None));
+        for ops in [&ops[..], &ops[..1], &[]] {
+            assert_eq!(
+                String::from_utf8(to_json(ops)).unwrap(),
+                serde_json::to_string(ops).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -300,3 +300,60 @@ fn odd_reviews_read_as_their_json_values() {
         );
     }
 }
+
+/// The whole answer to an injected review, byte for byte, is what the serde path writes for the
+/// same review: the patch operations serialised by serde_json, base64-encoded, in a serde_json
+/// AdmissionReview. The pod carries strings that need every kind of JSON escape.
+#[test]
+fn injected_answers_are_the_bytes_serde_json_writes() {
+    use base64::Engine;
+    let mut p = pod();
+    p["metadata"]["annotations"] = json!({
+        "note": "quote\" backslash\\ <b>&amp; tab\t nl\n \u{1} é 日本 🚀",
+        "proxy.istio.io/config": "holdApplicationUntilProxyStarts: true\n",
+    });
+    p["spec"]["containers"][0]["env"] =
+        json!([{"name": "A", "value": "x\"y\\z\r\n\u{7f}\u{1f}"}, {"name": "N", "value": "15"}]);
+    p["spec"]["containers"][0]["readinessProbe"] =
+        json!({"httpGet": {"path": "/ready?q=\"é\t\u{1}\"", "port": 8080}, "periodSeconds": 5});
+    p["spec"]["containers"][0]["ports"] = json!([{"containerPort": 8080, "protocol": "TCP"}]);
+    let body = review_body(V1, p);
+    let injector = Injector::builtin().unwrap();
+    let env = Environment::default();
+    let answer = review(&body, &injector, &env, "/cluster/c1").unwrap();
+    assert_eq!(answer.verdict, Verdict::Injected);
+
+    let request: Value = serde_json::from_slice(&body).unwrap();
+    let mode = Mode::Webhook {
+        path_envs: path_envs("/cluster/c1"),
+    };
+    let Outcome::Injected { original, injected } = inject::inject(
+        request["request"]["object"].clone(),
+        "default",
+        &injector,
+        &env,
+        &mode,
+    )
+    .unwrap() else {
+        panic!("the pod was not injected")
+    };
+    let patch = serde_json::to_vec(&patch::diff(&original, &injected)).unwrap();
+    let want = serde_json::to_vec(&json!({
+        "apiVersion": V1,
+        "kind": "AdmissionReview",
+        "response": {
+            "uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
+            "allowed": true,
+            "patch": base64::engine::general_purpose::STANDARD.encode(&patch),
+            "patchType": "JSONPatch",
+        }
+    }))
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(answer.body).unwrap(),
+        String::from_utf8(want).unwrap()
+    );
+    // The probe's path reached the patch twice escaped (inside a JSON string in an env value).
+    let text = String::from_utf8(patch).unwrap();
+    assert!(text.contains(r#"/ready?q=\\\"é\\t\\u0001\\\""#), "{text}");
+}
