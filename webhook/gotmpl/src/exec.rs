@@ -34,7 +34,9 @@ pub(crate) struct State<'t> {
     nested: usize,
 }
 
-type R<T> = Result<T, Error>;
+/// Errors are boxed inside the evaluator: every evaluation step returns an `R`, and a result
+/// the size of a value moves in registers where one the size of `Error` goes through memory.
+type R<T> = Result<T, Box<Error>>;
 
 /// Runs `tree` (named `name`) of `tmpl` with `data` as dot and `$`, appending to `out`.
 pub(crate) fn execute<'t>(
@@ -43,7 +45,7 @@ pub(crate) fn execute<'t>(
     tree: &'t List,
     data: &Value,
     out: &mut String,
-) -> R<()> {
+) -> Result<(), Error> {
     let mut s = State {
         tmpl,
         exec_name: name,
@@ -54,20 +56,20 @@ pub(crate) fn execute<'t>(
     };
     let result = s.walk(data, tree);
     *out = s.out;
-    result.map(|_| ())
+    result.map(|_| ()).map_err(|e| *e)
 }
 
 impl<'t> State<'t> {
-    fn error(&self, pos: usize, context: &dyn Display, msg: impl Into<String>) -> Error {
+    fn error(&self, pos: usize, context: &dyn Display, msg: impl Into<String>) -> Box<Error> {
         let (line, col) = self.tmpl.line_col(pos);
-        Error::Exec {
+        Box::new(Error::Exec {
             name: self.tmpl.name.clone(),
             line,
             col,
             template: self.exec_name.to_string(),
             context: context.to_string(),
             message: msg.into(),
-        }
+        })
     }
 
     fn walk(&mut self, dot: &Value, list: &'t List) -> R<Flow> {
