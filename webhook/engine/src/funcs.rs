@@ -151,12 +151,12 @@ pub fn register(funcs: &mut Funcs) {
     funcs.insert("annotation", |a| {
         let [meta, name, default] = args::<3>("annotation", a)?;
         let name = string_arg("annotation", name)?;
-        let found = meta
-            .get("annotations")
-            .and_then(|anns| anns.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        Ok(Value::string(found.unwrap_or_else(|| sprint(default))))
+        let found = meta.get("annotations").and_then(|anns| anns.get(name));
+        // Strings are returned as they are (sprint of a string is the string itself).
+        Ok(match (found, default) {
+            (Some(found @ Value::String(_)), _) | (_, found @ Value::String(_)) => found.clone(),
+            _ => Value::string(sprint(default)),
+        })
     });
     funcs.insert("valueOrDefault", |a| {
         let [v, d] = args::<2>("valueOrDefault", a)?;
