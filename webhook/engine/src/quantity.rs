@@ -75,22 +75,45 @@ pub fn canonical(text: &str) -> Option<String> {
     }
     let sign = if negative { "-" } else { "" };
     if binary.is_some() && nanos % 1_000_000_000 == 0 {
+        // The largest binary suffix dividing the bytes: 1024^p divides n exactly when n has
+        // at least 10·p trailing zero bits.
         let bytes = nanos / 1_000_000_000;
-        let (name, pow) = BINARY
-            .iter()
-            .rev()
-            .map(|(n, p)| (*n, 1024i128.pow(*p)))
-            .find(|(_, p)| bytes % p == 0)
-            .unwrap_or(("", 1));
-        return Some(format!("{sign}{}{name}", bytes / pow));
+        let p = (bytes.trailing_zeros() / 10).min(6);
+        let name = match p {
+            0 => "",
+            p => BINARY[p as usize - 1].0,
+        };
+        return Some(spell(sign, bytes >> (10 * p), name));
     }
-    let (name, pow) = DECIMAL
+    // The largest decimal suffix dividing the nano-units: 10^(e+9) for e a multiple of 3.
+    let (mut value, mut zeros) = (nanos, 0);
+    while zeros < 27 && value % 1000 == 0 {
+        value /= 1000;
+        zeros += 3;
+    }
+    let name = DECIMAL
         .iter()
-        .rev()
-        .map(|(n, e)| (*n, 10i128.pow((e + 9) as u32)))
-        .find(|(_, p)| nanos % p == 0)
-        .unwrap_or(("n", 1));
-    Some(format!("{sign}{}{name}", nanos / pow))
+        .find(|(_, e)| e + 9 == zeros)
+        .map_or("n", |(n, _)| *n);
+    Some(spell(sign, value, name))
+}
+
+/// `{sign}{value}{suffix}` without the formatting machinery (this runs for every quantity of
+/// every render).
+fn spell(sign: &str, value: i128, suffix: &str) -> String {
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let digits = std::str::from_utf8(&digits[at..]).expect("ASCII digits");
+    [sign, digits, suffix].concat()
 }
 
 /// Canonicalises every quantity under `resources.{limits,requests,claims…}` maps in place.
@@ -133,6 +156,20 @@ mod tests {
             ("0", "0"),
             ("0m", "0"),
             ("2", "2"),
+            ("1Ki", "1Ki"),
+            ("2048Ki", "2Mi"),
+            ("1025Ki", "1025Ki"),
+            ("1073741824", "1073741824"),
+            ("1024", "1024"),
+            ("1Ei", "1Ei"),
+            ("1048576Ei", "1048576Ei"),
+            ("1n", "1n"),
+            ("1000n", "1u"),
+            ("1500000000000000000000", "1500E"),
+            ("-2000m", "-2"),
+            ("12e3", "12k"),
+            ("0.000000001", "1n"),
+            ("0.0000000001", "1n"),
         ] {
             assert_eq!(canonical(given).as_deref(), Some(want), "{given}");
         }
