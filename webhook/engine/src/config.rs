@@ -205,6 +205,46 @@ pub struct Injector {
     pub(crate) values_tmpl: Arc<render::TmplValue>,
     /// `.MeshConfig` converted once, for every pod whose mesh config is the loaded one.
     pub(crate) mesh_tmpl: render::TmplValue,
+    /// The parts of the proxy images that come from values, read once.
+    pub(crate) images: Images,
+}
+
+/// `global.hub`, `global.tag`, `global.variant` and the two image names from values.
+#[derive(Debug, Clone)]
+pub(crate) struct Images {
+    pub hub: String,
+    pub tag: String,
+    pub variant: String,
+    pub proxy: String,
+    pub proxy_init: String,
+}
+
+impl Images {
+    fn from_values(values: &Value) -> Images {
+        let text = |path: &[&str]| {
+            path.iter()
+                .try_fold(values, |v, k| v.get(*k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let name = |key: &str| match text(&["global", key, "image"]) {
+            n if n.is_empty() => "proxyv2".to_string(),
+            n => n,
+        };
+        Images {
+            hub: text(&["global", "hub"]),
+            // A number in values (`tag: 1.28`) is printed as YAML read it.
+            tag: match values.get("global").and_then(|g| g.get("tag")) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            },
+            variant: text(&["global", "variant"]),
+            proxy: name("proxy"),
+            proxy_init: name("proxy_init"),
+        }
+    }
 }
 
 impl Injector {
@@ -274,6 +314,7 @@ impl Injector {
         let mesh = mesh::apply(&mesh::defaults(), &mesh::parse_mapping(&mesh_text)?)?;
         let values_tmpl = Arc::new(render::values_value(&values));
         let mesh_tmpl = crate::data::mesh_value(&mesh);
+        let images = Images::from_values(&values);
         Ok(Injector {
             config,
             templates,
@@ -281,6 +322,7 @@ impl Injector {
             mesh,
             values_tmpl,
             mesh_tmpl,
+            images,
         })
     }
 

@@ -499,40 +499,27 @@ fn proxy_image(
     annotations: &BTreeMap<String, String>,
     init: bool,
 ) -> String {
-    let image_key = if init { "proxy_init" } else { "proxy" };
-    let name = injector
-        .value(&["global", image_key, "image"])
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("proxyv2");
-    let hub = injector
-        .value(&["global", "hub"])
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let tag = match injector.value(&["global", "tag"]) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+    let images = &injector.images;
+    let name = if init {
+        &images.proxy_init
+    } else {
+        &images.proxy
     };
     let mut image_type = if init {
-        String::new()
+        ""
     } else {
         crate::at(proxy_config, &["image", "imageType"])
             .and_then(Value::as_str)
             .unwrap_or("")
-            .to_string()
     };
     if image_type.is_empty() {
-        image_type = injector
-            .value(&["global", "variant"])
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        image_type = &images.variant;
     }
     if let Some(t) = annotations.get("sidecar.istio.io/proxyImageType") {
-        image_type = t.clone();
+        image_type = t;
     }
-    format!("{hub}/{name}:{}", tag_with_type(&tag, &image_type))
+    let hub = &images.hub;
+    format!("{hub}/{name}:{}", tag_with_type(&images.tag, image_type))
 }
 
 fn tag_with_type(tag: &str, image_type: &str) -> String {
