@@ -59,7 +59,13 @@ pub fn review(
     if body.is_empty() {
         return Err(BadReview("no body found".into()));
     }
-    let review = match serde_json::from_slice::<ObjectOr<Review>>(body) {
+    // Read from bytes, serde_json checks UTF-8 string by string; one check of the whole body
+    // is cheaper. A body that fails it is read as bytes, so the error is serde_json's own.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<ObjectOr<Review>>(text),
+        Err(_) => serde_json::from_slice::<ObjectOr<Review>>(body),
+    };
+    let review = match parsed {
         Ok(ObjectOr(review)) => review.unwrap_or_default(),
         Err(err) => return Ok(undecodable(format!("could not decode body: {err}"))),
     };

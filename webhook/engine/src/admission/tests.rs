@@ -232,6 +232,22 @@ fn unreadable_bodies_are_refused_as_a_json_parser_reports_them() {
     let mut invalid_utf8 = review_body(V1, pod());
     let at = good.find("replicaset").unwrap();
     invalid_utf8[at] = 0xff;
+    // A body that is not UTF-8 takes another path: its faults must still be reported in
+    // document order, whichever comes first.
+    for (fault, other) in [
+        ("\"oldObject\":null", "\"oldObject\":nul"),
+        ("\"uid\"", "\"uid\" 1"),
+    ] {
+        let mut both = String::from_utf8_lossy(&invalid_utf8)
+            .replace(fault, other)
+            .into_bytes();
+        let at = both
+            .windows(3)
+            .position(|w| w == "\u{fffd}".as_bytes())
+            .unwrap();
+        both.splice(at..at + 3, [0xff]);
+        bodies.push(both);
+    }
     bodies.push(invalid_utf8);
     bodies.extend((1..good.len()).map(|end| good.as_bytes()[..end].to_vec()));
     for body in bodies {
