@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use std::marker::PhantomData;
 
-use base64::Engine;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -321,12 +320,9 @@ fn response_body(api_version: Option<&str>, uid: &str, response: &Response<'_>) 
         Response::Allowed => out.extend_from_slice(b",\"allowed\":true"),
         Response::Patch(json) => {
             out.extend_from_slice(b",\"allowed\":true,\"patch\":\"");
-            let start = out.len();
-            out.resize(start + patch_len, 0);
-            let written = base64::engine::general_purpose::STANDARD
-                .encode_slice(json, &mut out[start..])
-                .expect("the buffer was sized for the padded encoding");
-            out.truncate(start + written);
+            // The vectorised encoder: several times fewer instructions than a scalar one on
+            // a patch of kilobytes.
+            base64_simd::STANDARD.encode_append(json, &mut out);
             out.extend_from_slice(b"\",\"patchType\":\"JSONPatch\"");
         }
         Response::Denied(message) => {

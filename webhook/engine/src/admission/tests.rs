@@ -1,5 +1,6 @@
 use super::*;
 use crate::ConfigSources;
+use base64::Engine as _;
 use serde_json::json;
 
 /// A configuration with one tiny template, enough to exercise the review plumbing without
