@@ -125,10 +125,11 @@ pub fn register(funcs: &mut Funcs) {
     funcs.insert("excludeInboundPort", |a| {
         let [port, excluded] = args::<2>("excludeInboundPort", a)?;
         let excluded = string_arg("excludeInboundPort", excluded)?;
-        Ok(Value::string(exclude_inbound_port(
-            sprint(port).trim(),
-            excluded,
-        )))
+        let port = match port {
+            Value::String(s) => std::borrow::Cow::Borrowed(&**s),
+            other => std::borrow::Cow::Owned(sprint(other)),
+        };
+        Ok(Value::string(exclude_inbound_port(port.trim(), excluded)))
     });
     funcs.insert("includeInboundPorts", |a| {
         let [c] = args::<1>("includeInboundPorts", a)?;

@@ -333,6 +333,10 @@ impl Struct {
             if **k == *go_name {
                 return FieldLookup::Found(v);
             }
+            // Once a first-lowered match is found, only an exact one can do better.
+            if best.is_some_and(|(r, _)| r == 1) {
+                continue;
+            }
             let rank = if first_lowered_eq(k, go_name) {
                 1
             } else if k.eq_ignore_ascii_case(go_name) {
