@@ -222,19 +222,17 @@ pub fn register(funcs: &mut Funcs) {
         };
         let pad = " ".repeat(n.max(0) as usize);
         let text = string_arg("indent", s)?;
-        Ok(Value::string(
-            text.split('\n')
-                .enumerate()
-                .map(|(i, l)| {
-                    if i == 0 {
-                        l.to_string()
-                    } else {
-                        format!("{pad}{l}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ))
+        // Every line but the first gets the padding, as Istio's `indent` does.
+        let breaks = text.bytes().filter(|b| *b == b'\n').count();
+        let mut out = String::with_capacity(text.len() + breaks * pad.len());
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                out.push('\n');
+                out.push_str(&pad);
+            }
+            out.push_str(line);
+        }
+        Ok(Value::string(out))
     });
     funcs.insert("directory", |a| {
         let [p] = args::<1>("directory", a)?;
@@ -657,6 +655,17 @@ mod tests {
             let v = Value::structure_with(&p, &|_: &[&str]| gotmpl::Shape::Struct);
             assert_eq!(plain_container_port_json(&v), None, "{p}");
         }
+    }
+
+    #[test]
+    fn indent_pads_every_line_but_the_first() {
+        let mut f = Funcs::builtin();
+        register(&mut f);
+        let t = gotmpl::Template::parse("t", "[{{ indent 2 .s }}]", &f).unwrap();
+        let run = |s: &str| t.execute(&Value::map([("s", Value::from(s))])).unwrap();
+        assert_eq!(run("a:\n  b: 1\n\nc\n"), "[a:\n    b: 1\n  \n  c\n  ]");
+        assert_eq!(run(""), "[]");
+        assert_eq!(run("one"), "[one]");
     }
 
     #[test]
