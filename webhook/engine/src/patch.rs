@@ -3,8 +3,6 @@
 //! longest-common-subsequence walk, so inserting the proxy in front of a large container costs
 //! one `add`, not a replace of every later element.
 
-use std::fmt::Write;
-
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -201,17 +199,36 @@ pub fn diff<'a>(from: &Value, to: &'a Value) -> Vec<Op<'a>> {
 /// Appends `/key` to `path`, escaped as RFC 6901 says (`~` → `~0`, `/` → `~1`).
 fn push_key(path: &mut String, key: &str) {
     path.push('/');
-    if !key.contains(['~', '/']) {
-        path.push_str(key);
-        return;
+    // Copies the runs between the two (ASCII) characters to escape; most keys have neither.
+    let mut copied = 0;
+    for (at, byte) in key.bytes().enumerate() {
+        let escaped = match byte {
+            b'~' => "~0",
+            b'/' => "~1",
+            _ => continue,
+        };
+        path.push_str(&key[copied..at]);
+        path.push_str(escaped);
+        copied = at + 1;
     }
-    for c in key.chars() {
-        match c {
-            '~' => path.push_str("~0"),
-            '/' => path.push_str("~1"),
-            c => path.push(c),
+    path.push_str(&key[copied..]);
+}
+
+/// Appends `/at`, the decimal digits spelled without the formatting machinery.
+fn push_index(path: &mut String, at: usize) {
+    path.push('/');
+    let mut digits = [0u8; 20];
+    let mut rest = at;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
         }
     }
+    path.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// Diffs two values at `path`. Equal subtrees produce no operations; nothing is compared twice
@@ -377,9 +394,7 @@ fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec
             continue;
         }
         path.truncate(len);
-        path.push('/');
-        // Writing into a String cannot fail.
-        let _ = write!(path, "{at}");
+        push_index(path, at);
         match edit {
             Edit::Keep(i, j) => {
                 diff_into(&a[i], &b[j], path, ops);
@@ -592,6 +607,22 @@ mod tests {
         let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(paths, ["/a/y/1/q", "/b~1c~0"]);
         assert_eq!(apply(&from, &ops), changed);
+    }
+
+    #[test]
+    fn array_indexes_are_spelled_in_decimal() {
+        let from = Value::Array((0..1200).map(|i| json!({"name": i.to_string()})).collect());
+        let mut to = from.clone();
+        for i in [0, 9, 10, 105, 1000, 1199] {
+            to[i]["v"] = json!(i);
+        }
+        let ops = diff(&from, &to);
+        let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/0/v", "/9/v", "/10/v", "/105/v", "/1000/v", "/1199/v"]
+        );
+        assert_eq!(apply(&from, &ops), to);
     }
 
     #[test]
