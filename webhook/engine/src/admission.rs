@@ -206,7 +206,11 @@ impl<'de> FromMembers<'de> for Request {
                 RequestField::Uid => request.uid = Some(members.next_value()?),
                 RequestField::Namespace => request.namespace = Some(members.next_value()?),
                 RequestField::DryRun => request.dry_run = Some(members.next_value()?),
-                RequestField::Object => request.object = Some(members.next_value()?),
+                RequestField::Object => {
+                    let mut scratch = value::Scratch::default();
+                    request.object =
+                        Some(members.next_value_seed(value::SizedValue(&mut scratch))?);
+                }
                 RequestField::Other => members.next_value::<Skip>().map(|_| ())?,
             }
         }
@@ -400,6 +404,8 @@ pub fn response_of(body: &[u8]) -> Option<Map<String, Value>> {
     let v: Value = serde_json::from_slice(body).ok()?;
     v.get("response")?.as_object().cloned()
 }
+
+mod value;
 
 #[cfg(test)]
 mod tests;
