@@ -136,6 +136,11 @@ pub fn build(input: &Input<'_>) -> T {
             }
         }
     }
+    // A mesh config changed for this pod is converted here, without the load-time extras.
+    let mesh = match input.mesh_value {
+        Some(converted) => converted.clone(),
+        None => convert_mesh(input.mesh),
+    };
     T::strict_structure(
         "*inject.SidecarTemplateData",
         [
@@ -161,14 +166,8 @@ pub fn build(input: &Input<'_>) -> T {
             ),
             ("ObjectMeta", meta),
             ("Spec", spec),
-            ("ProxyConfig", proxy_config(input)),
-            (
-                "MeshConfig",
-                input
-                    .mesh_value
-                    .cloned()
-                    .unwrap_or_else(|| mesh_value(input.mesh)),
-            ),
+            ("ProxyConfig", proxy_config(input, &mesh)),
+            ("MeshConfig", mesh),
             ("Values", input.values.clone()),
             ("Revision", T::string(input.revision)),
             ("NativeSidecars", T::Bool(input.native_sidecars)),
@@ -185,10 +184,11 @@ pub fn build(input: &Input<'_>) -> T {
     )
 }
 
-/// `.ProxyConfig`. Most pods run with the mesh's `defaultConfig` unchanged, which the caller's
-/// converted `.MeshConfig` already holds in the same form: share it rather than convert again.
-fn proxy_config(input: &Input<'_>) -> T {
-    if let Some(converted) = input.mesh_value.and_then(|m| m.get("defaultConfig"))
+/// `.ProxyConfig`. It is usually the mesh's `defaultConfig` (unchanged, or changed for this pod
+/// in both), which the converted `.MeshConfig` already holds in the same form: share it rather
+/// than convert again.
+fn proxy_config(input: &Input<'_>, mesh: &T) -> T {
+    if let Some(converted) = mesh.get("defaultConfig")
         && input.mesh.get("defaultConfig") == Some(input.proxy_config)
     {
         return converted.clone();
@@ -222,7 +222,20 @@ pub fn proxy_config_value(pc: &Value) -> T {
 }
 
 /// MeshConfig as the Go proto message, with its `defaultConfig` shaped like [`proxy_config_value`].
+/// Meant for the configuration as loaded: the default ProxyConfig, which every render without
+/// a `proxy.istio.io/config` annotation shares, carries its `protoToJSON` text.
 pub fn mesh_value(mesh: &Value) -> T {
+    let T::Struct(mut s) = convert_mesh(mesh) else {
+        return T::Nil;
+    };
+    let fields = &mut Arc::make_mut(&mut s).fields;
+    if let Some((_, pc)) = fields.iter_mut().find(|(k, _)| k == "defaultConfig") {
+        *pc = with_proxy_config_json(std::mem::take(pc));
+    }
+    T::Struct(s)
+}
+
+fn convert_mesh(mesh: &Value) -> T {
     let mut m = mesh.clone();
     let pc = m.get("defaultConfig").cloned();
     if let Some(obj) = m.as_object_mut() {
@@ -233,10 +246,8 @@ pub fn mesh_value(mesh: &Value) -> T {
     };
     let mut s = (*s).clone();
     if let Some(pc) = pc {
-        s.fields.push((
-            "defaultConfig".into(),
-            with_proxy_config_json(proxy_config_value(&pc)),
-        ));
+        s.fields
+            .push(("defaultConfig".into(), proxy_config_value(&pc)));
     }
     T::Struct(Arc::new(s))
 }
@@ -316,6 +327,46 @@ mod tests {
         let changed = T::Struct(s);
         assert!(changed.attachment::<ProxyConfigJson>().is_none());
         assert_eq!(proxy_config_json(&changed).as_str(), Some("{}"));
+    }
+
+    #[test]
+    fn a_mesh_changed_for_one_pod_is_converted_once_without_the_load_time_text() {
+        let mesh = json!({"defaultConfig": {"concurrency": 2}, "trustDomain": "td"});
+        let pod = json!({"metadata": {}, "spec": {}});
+        let values = T::Nil;
+        let input = Input {
+            kind: "Deployment",
+            api_version: "apps/v1",
+            owner_name: "web",
+            owner_namespace: "shop",
+            pod: &pod,
+            proxy_config: &mesh["defaultConfig"],
+            mesh: &mesh,
+            mesh_value: None,
+            values: &values,
+            revision: "",
+            native_sidecars: false,
+            proxy_image: String::new(),
+            proxy_init_image: String::new(),
+            proxy_uid: 1337,
+            proxy_gid: 1337,
+            inbound_traffic_policy_mode: "passthrough",
+            compliance_policy: "",
+        };
+        let data = build(&input);
+        let (Some(T::Struct(pc)), Some(T::Struct(dflt))) = (
+            data.get("ProxyConfig"),
+            data.get("MeshConfig").and_then(|m| m.get("defaultConfig")),
+        ) else {
+            panic!("ProxyConfig and MeshConfig.defaultConfig are structs")
+        };
+        assert!(Arc::ptr_eq(pc, dflt), "one conversion, shared");
+        assert!(pc.attachment.is_none());
+        let concurrency = T::Struct(pc.clone()).get("concurrency").cloned();
+        assert_eq!(
+            concurrency.and_then(|c| c.get("value").cloned()),
+            Some(T::Int(2))
+        );
     }
 }
 
