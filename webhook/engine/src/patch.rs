@@ -92,6 +92,7 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
 /// Appends `text` as a JSON string literal, escaped as serde_json escapes: `"`, `\\` and the
 /// control characters below U+0020 (`\b \t \n \f \r`, the rest as `\u00xx`); everything
 /// else, `<>&` and non-ASCII included, is copied as it is.
+#[inline]
 pub(crate) fn write_json_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
