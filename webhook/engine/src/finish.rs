@@ -301,7 +301,6 @@ pub fn reapply_overwritten_containers(
     // `{"containers":[...],"initContainers":[...]}`, each container as Go prints it.
     let mut overrides = Vec::new();
     let mut object = gojson::Object::open(&mut overrides);
-    let mut any = false;
     for (field, injected_before, saved) in [
         ("containers", &prev.containers, &saved_containers),
         ("initContainers", &prev.init_containers, &saved_init),
@@ -342,9 +341,9 @@ pub fn reapply_overwritten_containers(
         }
         if applied > 0 {
             object.out.push(b']');
-            any = true;
         }
     }
+    let any = !object.is_empty();
     object.close();
     if !already && any {
         let overrides = String::from_utf8(overrides).expect("JSON text is UTF-8");
@@ -660,7 +659,9 @@ fn prober_json(kind: &str, action: &Value, go_type: GoType, timeout: Option<i64>
     gojson::write(action, go_type, object.out);
     if let Some(t) = timeout {
         object.key("timeoutSeconds");
-        object.out.extend_from_slice(t.to_string().as_bytes());
+        object
+            .out
+            .extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
     }
     object.close();
     out

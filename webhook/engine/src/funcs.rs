@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use gotmpl::{FuncError, Funcs, MapElem, Value};
 
+use crate::gojson::{self, GoType};
+
 thread_local! {
     /// The variables `env` reads during one render (set by `render` around execution). The
     /// functions are fixed when templates are parsed, but the environment is per call.
@@ -192,7 +194,7 @@ pub fn register(funcs: &mut Funcs) {
             if let Some(text) = plain_container_port_json(v) {
                 return Ok(Value::string(text));
             }
-            let json = crate::gojson::to_string(&v.to_json(), crate::gojson::GoType::ContainerPort);
+            let json = gojson::to_string(&v.to_json(), GoType::ContainerPort);
             return Ok(Value::string(json));
         }
         Ok(Value::string(gotmpl::json::encode(v, true)))
@@ -355,10 +357,6 @@ fn exclude_inbound_port(port: &str, excluded: &str) -> String {
     out.join(",")
 }
 
-/// `corev1.ContainerPort`'s fields in declaration order.
-const CONTAINER_PORT_FIELDS: [&str; 5] =
-    ["name", "hostPort", "containerPort", "protocol", "hostIP"];
-
 /// `structToJSON` of a port whose fields are all known and hold strings or integers (every
 /// port a pod declares), written out directly: the text of `gojson::to_string`,
 /// without building JSON values (it runs twice per port per render). `None` for any other.
@@ -367,7 +365,7 @@ fn plain_container_port_json(port: &Value) -> Option<String> {
         return None;
     };
     let plain = s.fields.iter().all(|(k, v)| {
-        CONTAINER_PORT_FIELDS.contains(&&**k)
+        gojson::field_names(GoType::ContainerPort).any(|name| name == k)
             && matches!(v, Value::Nil | Value::String(_) | Value::Int(_))
     });
     if !plain {
@@ -375,12 +373,11 @@ fn plain_container_port_json(port: &Value) -> Option<String> {
     }
     let mut out = Vec::with_capacity(64);
     out.push(b'{');
-    for name in CONTAINER_PORT_FIELDS {
+    for name in gojson::field_names(GoType::ContainerPort) {
         let Some(v) = port.get(name) else { continue };
-        // Go's omitempty; containerPort is not omitempty, so its zero prints.
         let omitted = match v {
             Value::String(text) => text.is_empty(),
-            Value::Int(n) => *n == 0 && name != "containerPort",
+            Value::Int(n) => *n == 0 && !gojson::zero_prints(name),
             _ => true,
         };
         if omitted {

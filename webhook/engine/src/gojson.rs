@@ -232,7 +232,18 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
 /// Whether Go leaves field `name` holding `v` out: empty, or a zero that is not a pointer.
 fn omitted(name: &str, v: &Value) -> bool {
     let zero = matches!(v, Value::Number(n) if n.as_f64() == Some(0.0)) || v == &Value::Bool(false);
-    is_empty(v) || (zero && !POINTER_FIELDS.contains(&name))
+    is_empty(v) || (zero && !zero_prints(name))
+}
+
+/// The JSON names of struct `t`'s fields, in the order Go prints them.
+pub fn field_names(t: GoType) -> impl Iterator<Item = &'static str> {
+    fields(t).iter().map(|(name, _)| *name)
+}
+
+/// Whether a zero number or `false` in field `name` still prints (a pointer or a field without
+/// `omitempty`); other zero values are left out.
+pub fn zero_prints(name: &str) -> bool {
+    POINTER_FIELDS.contains(&name)
 }
 
 /// A JSON object being written: the commas between members and the closing brace.
@@ -255,6 +266,11 @@ impl<'a> Object<'a> {
         self.first = false;
         serde_json::to_writer(&mut *self.out, key).expect("a string serialises");
         self.out.push(b':');
+    }
+
+    /// Whether no member has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.first
     }
 
     pub fn close(self) {

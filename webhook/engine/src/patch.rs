@@ -215,21 +215,10 @@ fn push_key(path: &mut String, key: &str) {
     path.push_str(&key[copied..]);
 }
 
-/// Appends `/at`, the decimal digits spelled without the formatting machinery.
+/// Appends `/at`, spelled without the formatting machinery.
 fn push_index(path: &mut String, at: usize) {
     path.push('/');
-    let mut digits = [0u8; 20];
-    let mut rest = at;
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    path.extend(digits[start..].iter().map(|&d| char::from(d)));
+    path.push_str(itoa::Buffer::new().format(at));
 }
 
 /// Diffs two values at `path`. Equal subtrees produce no operations; nothing is compared twice

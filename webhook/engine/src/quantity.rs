@@ -101,19 +101,7 @@ pub fn canonical(text: &str) -> Option<String> {
 /// `{sign}{value}{suffix}` without the formatting machinery (this runs for every quantity of
 /// every render).
 fn spell(sign: &str, value: i128, suffix: &str) -> String {
-    let mut digits = [0u8; 40];
-    let mut at = digits.len();
-    let mut rest = value.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let digits = std::str::from_utf8(&digits[at..]).expect("ASCII digits");
-    [sign, digits, suffix].concat()
+    [sign, itoa::Buffer::new().format(value), suffix].concat()
 }
 
 /// Canonicalises every quantity under `resources.{limits,requests,claims…}` maps in place.
