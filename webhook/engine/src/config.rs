@@ -222,8 +222,7 @@ pub(crate) struct Images {
 impl Images {
     fn from_values(values: &Value) -> Images {
         let text = |path: &[&str]| {
-            path.iter()
-                .try_fold(values, |v, k| v.get(*k))
+            crate::at(values, path)
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()
@@ -235,7 +234,7 @@ impl Images {
         Images {
             hub: text(&["global", "hub"]),
             // A number in values (`tag: 1.28`) is printed as YAML read it.
-            tag: match values.get("global").and_then(|g| g.get("tag")) {
+            tag: match crate::at(values, &["global", "tag"]) {
                 None | Some(Value::Null) => String::new(),
                 Some(Value::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
@@ -333,7 +332,7 @@ impl Injector {
 
     /// A value from `.Values` by path (`["global", "proxy", "statusPort"]`).
     pub fn value(&self, path: &[&str]) -> Option<&Value> {
-        path.iter().try_fold(&self.values, |v, k| v.get(*k))
+        crate::at(&self.values, path)
     }
 }
 
