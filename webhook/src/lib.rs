@@ -10,6 +10,7 @@
 //! A library as well as a binary so that the integration tests in `tests/` drive the real
 //! server in-process (`serve::start`) and only spawn the binary where a process matters (SIGTERM).
 
+pub mod alloc;
 pub mod certs;
 pub mod config_args;
 pub mod kube_inject;

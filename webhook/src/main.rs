@@ -5,11 +5,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sidecar_injector::{certs, kube_inject, serve};
 use tracing_subscriber::EnvFilter;
 
-// Reviews build and drop many small JSON trees on a few blocking threads: mimalloc is faster
-// there than glibc's malloc (and far faster than musl's in the static image), and it does not
-// keep per-thread arenas that grow RSS.
+// Why mimalloc, and why not through the `mimalloc` crate: see `alloc.rs`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: sidecar_injector::alloc::Mimalloc = sidecar_injector::alloc::Mimalloc;
 
 /// Istio-compatible sidecar injection: a mutating admission webhook, offline injection of
 /// manifests, and the webhook's certificates.

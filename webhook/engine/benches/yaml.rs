@@ -12,9 +12,11 @@
 #[allow(dead_code)] // shared with the other benches; this one uses the pods and `Loaded`
 mod common;
 
-// The allocator the shipped binary uses, so the figures are the ones users get.
+// The allocator the shipped binary uses (the same file), so the figures are the ones users get.
+#[path = "../../src/alloc.rs"]
+mod alloc;
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::Mimalloc = alloc::Mimalloc;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
