@@ -269,6 +269,14 @@ impl Options {
     }
 }
 
+/// Async workers, which only do TLS and HTTP: that is about a tenth of a review's CPU, so
+/// one worker keeps up with the engine on eight cores. A worker per core (tokio's default)
+/// made the idle one wake to steal each new stream: on two cores, twice the context switches
+/// and 31 instead of 17 us of kernel time per review.
+fn io_workers(cores: usize) -> usize {
+    cores.div_ceil(8)
+}
+
 /// The `serve` subcommand: start, wait for SIGTERM/SIGINT, drain, exit.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bench_null = args.bench_null;
@@ -280,6 +288,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(io_workers(cores))
         .max_blocking_threads(cores.max(2) * 2)
         .build()
         .context("cannot start the async runtime")?;
