@@ -188,8 +188,12 @@ pub fn build(input: &Input<'_>) -> T {
 /// in both), which the converted `.MeshConfig` already holds in the same form: share it rather
 /// than convert again.
 fn proxy_config(input: &Input<'_>, mesh: &T) -> T {
+    // Without an annotation the two are the same value: no need to compare every member.
     if let Some(converted) = mesh.get("defaultConfig")
-        && input.mesh.get("defaultConfig") == Some(input.proxy_config)
+        && input
+            .mesh
+            .get("defaultConfig")
+            .is_some_and(|d| std::ptr::eq(d, input.proxy_config) || d == input.proxy_config)
     {
         return converted.clone();
     }

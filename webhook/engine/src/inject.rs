@@ -433,25 +433,26 @@ fn move_user_proxy_to_init(merged: &mut Value, template_pod: &Value) {
 /// `GetDeployMetaFromPod`: the owner from the controller reference, with Istio's heuristics
 /// for Deployments, Argo Rollouts, DeploymentConfigs and CronJobs.
 pub fn owner_from_pod(pod: &Value) -> Owner {
-    let meta = &pod["metadata"];
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    // `crate::at`, not serde_json's `Index`: small objects are searched without hashing.
+    let meta = |k: &str| crate::at(pod, &["metadata", k]);
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
     let mut owner = Owner {
         kind: "Pod".into(),
         api_version: "v1".into(),
-        name: s(&meta["name"]),
-        namespace: s(&meta["namespace"]),
+        name: s(meta("name")),
+        namespace: s(meta("namespace")),
     };
-    let generate_name = meta["generateName"].as_str().unwrap_or("");
-    let controller = meta["ownerReferences"]
-        .as_array()
+    let generate_name = meta("generateName").and_then(Value::as_str).unwrap_or("");
+    let controller = meta("ownerReferences")
+        .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|r| r["controller"].as_bool() == Some(true));
+        .find(|r| crate::field(r, "controller").and_then(Value::as_bool) == Some(true));
     if let (false, Some(r)) = (generate_name.is_empty(), controller) {
-        owner.api_version = s(&r["apiVersion"]);
-        owner.kind = s(&r["kind"]);
-        owner.name = s(&r["name"]);
-        let label = |k: &str| meta["labels"][k].as_str().unwrap_or("").to_string();
+        owner.api_version = s(crate::field(r, "apiVersion"));
+        owner.kind = s(crate::field(r, "kind"));
+        owner.name = s(crate::field(r, "name"));
+        let label = |k: &str| s(crate::at(pod, &["metadata", "labels", k]));
         let hash = label("pod-template-hash");
         let rollout = label("rollouts-pod-template-hash");
         if owner.kind == "ReplicaSet" && !hash.is_empty() && owner.name.ends_with(&hash) {
@@ -487,7 +488,7 @@ pub fn owner_from_pod(pod: &Value) -> Owner {
         }
     }
     if owner.name.is_empty() {
-        owner.name = s(&meta["name"]);
+        owner.name = s(meta("name"));
     }
     owner
 }
