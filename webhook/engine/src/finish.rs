@@ -540,7 +540,7 @@ fn prometheus_merge(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), Finish
                     .collect(),
             );
         }
-        push_env(sidecar, PROMETHEUS_ENV, cfg.to_string());
+        push_env(sidecar, PROMETHEUS_ENV, gojson::as_is_string(&cfg));
     }
     clear_prometheus(pod);
     let anns = meta_map(pod, "annotations");
@@ -750,7 +750,8 @@ fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probe
             let new: Option<BTreeMap<String, Value>> = serde_json::from_str(&probers).ok();
             if let (Some(old), Some(mut new)) = (old, new) {
                 new.extend(old);
-                *entry = json!({"name": PROBERS_ENV, "value": Value::Object(new.into_iter().collect()).to_string()});
+                let merged = Value::Object(new.into_iter().collect());
+                *entry = json!({"name": PROBERS_ENV, "value": gojson::as_is_string(&merged)});
             }
             return;
         }
@@ -937,6 +938,36 @@ mod tests {
         assert!(anns.get("prometheus.io.scrape").is_none());
         let env = &pod["spec"]["containers"][0]["env"][0];
         assert_eq!(env["value"], r#"{"scrape":"true","path":"","port":"8080"}"#);
+    }
+
+    #[test]
+    fn agent_json_escapes_strings_as_go_marshal_does() {
+        // Istio writes both env values with json.Marshal, which escapes <, > and & in strings.
+        let mut pod = json!({"metadata": {"annotations": {"prometheus.io/port": "8080",
+                                                      "prometheus.io/path": "/metrics?a=1&b=<2>"}},
+        "spec": {"containers": [
+            {"name": "app", "readinessProbe": {"httpGet": {"port": 8080, "path": "/ready?full=1&x=\u{2028}"}}},
+            {"name": "istio-proxy"}
+        ]}});
+        let (e, a) = (BTreeMap::new(), BTreeMap::new());
+        post_process(&mut pod, &json!({}), &ctx(&e, &a)).unwrap();
+        let env = |name: &str| {
+            pod["spec"]["containers"][1]["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .map(|e| e["value"].as_str().unwrap().to_owned())
+                .unwrap()
+        };
+        assert_eq!(
+            env(PROBERS_ENV),
+            r#"{"/app-health/app/readyz":{"httpGet":{"path":"/ready?full=1\u0026x=\u2028","port":8080}}}"#
+        );
+        assert_eq!(
+            env(PROMETHEUS_ENV),
+            r#"{"scrape":"","path":"/metrics?a=1\u0026b=\u003c2\u003e","port":"8080"}"#
+        );
     }
 
     #[test]

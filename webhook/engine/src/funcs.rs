@@ -172,9 +172,7 @@ pub fn register(funcs: &mut Funcs) {
             return Ok(Value::string("{}"));
         }
         let m = string_map("toJSON", m)?;
-        Ok(Value::string(
-            serde_json::to_string(&m).unwrap_or_else(|_| "{}".into()),
-        ))
+        Ok(Value::string(go_json_map(&m)))
     });
     funcs.insert("fromJSON", |a| {
         let [s] = args::<1>("fromJSON", a)?;
@@ -317,9 +315,7 @@ pub fn register(funcs: &mut Funcs) {
         if a.is_empty() {
             return Ok(Value::string("null"));
         }
-        Ok(Value::string(
-            serde_json::to_string(&out).unwrap_or_default(),
-        ))
+        Ok(Value::string(go_json_map(&out)))
     });
     funcs.insert("omitNil", |a| {
         let [v] = args::<1>("omitNil", a)?;
@@ -357,6 +353,21 @@ fn exclude_inbound_port(port: &str, excluded: &str) -> String {
     out.join(",")
 }
 
+/// `json.Marshal` of a `map[string]string`: keys in order, strings HTML-escaped as Go does.
+fn go_json_map(m: &BTreeMap<String, String>) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        gotmpl::json::write_string(&mut out, k, true);
+        out.push(':');
+        gotmpl::json::write_string(&mut out, v, true);
+    }
+    out.push('}');
+    out
+}
+
 /// `structToJSON` of a port whose fields are all known and hold strings or integers (every
 /// port a pod declares), written out directly: the text of `gojson::to_string`,
 /// without building JSON values (it runs twice per port per render). `None` for any other.
@@ -386,10 +397,10 @@ fn plain_container_port_json(port: &Value) -> Option<String> {
         if out.len() > 1 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, name).ok()?;
+        gotmpl::json::write_string(&mut out, name, true);
         out.push(b':');
         match v {
-            Value::String(text) => serde_json::to_writer(&mut out, &**text).ok()?,
+            Value::String(text) => gotmpl::json::write_string(&mut out, text, true),
             Value::Int(n) => serde_json::to_writer(&mut out, n).ok()?,
             _ => {}
         }

@@ -225,6 +225,48 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
             }
             object.close();
         }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+/// A value printed as it stands (members in their order), with Go's string escapes: for
+/// values built in Go field order, such as the Prometheus scrape configuration.
+pub fn write_as_is(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_as_is(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(obj) => {
+            let mut object = Object::open(out);
+            for (k, fv) in obj {
+                object.key(k);
+                write_as_is(fv, object.out);
+            }
+            object.close();
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+/// [`write_as_is`] as a string.
+pub fn as_is_string(v: &Value) -> String {
+    let mut out = Vec::new();
+    write_as_is(v, &mut out);
+    String::from_utf8(out).expect("JSON text is UTF-8")
+}
+
+/// Strings as `json.Marshal` escapes them (`<`, `>`, `&` included); numbers, booleans and
+/// null as serde_json spells them, which is Go's spelling for the integers pods carry.
+fn write_scalar(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::String(s) => gotmpl::json::write_string(out, s, true),
         scalar => serde_json::to_writer(out, scalar).expect("a JSON scalar serialises"),
     }
 }
@@ -264,7 +306,7 @@ impl<'a> Object<'a> {
             self.out.push(b',');
         }
         self.first = false;
-        serde_json::to_writer(&mut *self.out, key).expect("a string serialises");
+        gotmpl::json::write_string(&mut *self.out, key, true);
         self.out.push(b':');
     }
 

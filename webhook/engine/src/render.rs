@@ -265,6 +265,30 @@ mod tests {
     }
 
     #[test]
+    fn json_functions_escape_strings_as_go_marshal_does() {
+        let pod = json!({"metadata": {"annotations": {"link": "https://x/?a=1&b=<2>"}}});
+        let out = render(
+            r#"metadata:
+  annotations:
+    json: '{{ toJSON .ObjectMeta.Annotations }}'
+    map: '{{ toJsonMap .ObjectMeta.Annotations (dict "k" "v") }}'
+"#,
+            &pod,
+            &json!({}),
+        )
+        .unwrap();
+        let anns = &out["metadata"]["annotations"];
+        assert_eq!(
+            anns["json"],
+            r#"{"link":"https://x/?a=1\u0026b=\u003c2\u003e"}"#
+        );
+        assert_eq!(
+            anns["map"],
+            r#"{"k":"v","link":"https://x/?a=1\u0026b=\u003c2\u003e"}"#
+        );
+    }
+
+    #[test]
     fn proto_to_json_prints_only_what_differs_from_istio_defaults() {
         let pc = crate::mesh::merge_proxy_config(
             Some(&crate::mesh::defaults()["defaultConfig"]),

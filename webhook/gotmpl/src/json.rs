@@ -21,31 +21,62 @@ pub fn encode_pretty(v: &Value) -> String {
     out
 }
 
-/// Appends a JSON string literal the way Go escapes it.
-pub fn write_string(out: &mut String, s: &str, html_safe: bool) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '<' | '>' | '&' if html_safe => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+/// Where JSON text is appended: a `String`, or the bytes of one.
+pub trait Out {
+    fn put(&mut self, text: &str);
+}
+
+impl Out for String {
+    fn put(&mut self, text: &str) {
+        self.push_str(text);
     }
-    out.push('"');
+}
+
+impl Out for Vec<u8> {
+    fn put(&mut self, text: &str) {
+        self.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// Appends a JSON string literal the way Go escapes it: `\n`-style escapes where Go has
+/// them (including `\b` and `\f`), other control characters, U+2028 and U+2029 as `\u00XX`
+/// and `\u2028`, and with `html_safe` (what `json.Marshal` does) `<`, `>` and `&` too.
+pub fn write_string<O: Out + ?Sized>(out: &mut O, s: &str, html_safe: bool) {
+    out.put("\"");
+    // Runs of characters that need no escape are copied whole.
+    let mut run = 0;
+    for (at, c) in s.char_indices() {
+        // `None`: written as `\uXXXX`.
+        let escape = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '\x08' => Some("\\b"),
+            '\x0c' => Some("\\f"),
+            '<' | '>' | '&' if html_safe => None,
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => None,
+            _ => continue,
+        };
+        out.put(&s[run..at]);
+        run = at + c.len_utf8();
+        let mut buf = [0u8; 6];
+        out.put(escape.unwrap_or_else(|| unicode_escape(c as u32, &mut buf)));
+    }
+    out.put(&s[run..]);
+    out.put("\"");
+}
+
+/// `\uXXXX` (lowercase hex, as Go writes it) for a character below U+10000.
+fn unicode_escape(code: u32, buf: &mut [u8; 6]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf[0] = b'\\';
+    buf[1] = b'u';
+    for (i, shift) in [12, 8, 4, 0].into_iter().enumerate() {
+        buf[2 + i] = HEX[((code >> shift) & 0xf) as usize];
+    }
+    std::str::from_utf8(buf).unwrap_or("\\ufffd")
 }
 
 fn newline(out: &mut String, indent: Option<&str>, depth: usize) {
@@ -138,6 +169,32 @@ mod tests {
             r#"{"a":null,"b":[1,2.5,"x\u003cy\u003e\u0026z"],"c":{},"d":1e+21,"e":true}"#
         );
         assert_eq!(encode(&Value::from("a<b"), false), r#""a<b""#);
+    }
+
+    #[test]
+    fn strings_are_escaped_as_go_writes_them_into_either_output() {
+        for (given, html, raw) in [
+            ("a\"b\\c", r#""a\"b\\c""#, r#""a\"b\\c""#),
+            ("\t\n\r\u{8}\u{c}", r#""\t\n\r\b\f""#, r#""\t\n\r\b\f""#),
+            ("\u{1}x\u{1f}", r#""\u0001x\u001f""#, r#""\u0001x\u001f""#),
+            ("<&>", r#""\u003c\u0026\u003e""#, r#""<&>""#),
+            (
+                "a\u{2028}b\u{2029}",
+                r#""a\u2028b\u2029""#,
+                r#""a\u2028b\u2029""#,
+            ),
+            ("é✓🚀", "\"é✓🚀\"", "\"é✓🚀\""),
+            ("", r#""""#, r#""""#),
+        ] {
+            for (html_safe, want) in [(true, html), (false, raw)] {
+                let mut text = String::new();
+                write_string(&mut text, given, html_safe);
+                assert_eq!(text, want, "{given:?}");
+                let mut bytes = Vec::new();
+                write_string(&mut bytes, given, html_safe);
+                assert_eq!(bytes, want.as_bytes(), "{given:?}");
+            }
+        }
     }
 
     #[test]
