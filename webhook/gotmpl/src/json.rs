@@ -43,29 +43,66 @@ impl Out for Vec<u8> {
 /// and `\u2028`, and with `html_safe` (what `json.Marshal` does) `<`, `>` and `&` too.
 pub fn write_string<O: Out + ?Sized>(out: &mut O, s: &str, html_safe: bool) {
     out.put("\"");
-    // Runs of characters that need no escape are copied whole.
-    let mut run = 0;
-    for (at, c) in s.char_indices() {
-        // `None`: written as `\uXXXX`.
-        let escape = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            '\x08' => Some("\\b"),
-            '\x0c' => Some("\\f"),
-            '<' | '>' | '&' if html_safe => None,
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => None,
-            _ => continue,
+    // Every character to escape is ASCII except U+2028/U+2029 (E2 80 A8/A9), so the scan
+    // goes by bytes and only stops on a character boundary; the runs between are copied whole.
+    let bytes = s.as_bytes();
+    let stops = if html_safe { &STOPS_HTML } else { &STOPS };
+    let (mut run, mut at) = (0, 0);
+    while let Some(&b) = bytes.get(at) {
+        if !stops[usize::from(b)] {
+            at += 1;
+            continue;
+        }
+        let (code, len) = match b {
+            0xe2 => match (bytes.get(at + 1), bytes.get(at + 2)) {
+                (Some(0x80), Some(&last @ (0xa8 | 0xa9))) => (0x2000 + u32::from(last - 0x80), 3),
+                _ => {
+                    at += 1;
+                    continue;
+                }
+            },
+            _ => (u32::from(b), 1),
         };
         out.put(&s[run..at]);
-        run = at + c.len_utf8();
         let mut buf = [0u8; 6];
-        out.put(escape.unwrap_or_else(|| unicode_escape(c as u32, &mut buf)));
+        out.put(match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            _ => unicode_escape(code, &mut buf),
+        });
+        at += len;
+        run = at;
     }
     out.put(&s[run..]);
     out.put("\"");
+}
+
+/// Bytes that may start an escape: the ASCII ones Go escapes, and the lead byte of U+2028/9.
+const STOPS: [bool; 256] = stops(false);
+/// [`STOPS`] with `<`, `>` and `&`.
+const STOPS_HTML: [bool; 256] = stops(true);
+
+const fn stops(html_safe: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[0xe2] = true;
+    if html_safe {
+        table[b'<' as usize] = true;
+        table[b'>' as usize] = true;
+        table[b'&' as usize] = true;
+    }
+    table
 }
 
 /// `\uXXXX` (lowercase hex, as Go writes it) for a character below U+10000.
