@@ -540,7 +540,11 @@ fn prometheus_merge(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), Finish
                     .collect(),
             );
         }
-        push_env(sidecar, PROMETHEUS_ENV, gojson::as_is_string(&cfg));
+        push_env(
+            sidecar,
+            PROMETHEUS_ENV,
+            gojson::to_string(&cfg, GoType::Ordered),
+        );
     }
     clear_prometheus(pod);
     let anns = meta_map(pod, "annotations");
@@ -751,7 +755,7 @@ fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probe
             if let (Some(old), Some(mut new)) = (old, new) {
                 new.extend(old);
                 let merged = Value::Object(new.into_iter().collect());
-                *entry = json!({"name": PROBERS_ENV, "value": gojson::as_is_string(&merged)});
+                *entry = json!({"name": PROBERS_ENV, "value": gojson::to_string(&merged, GoType::Ordered)});
             }
             return;
         }

@@ -28,6 +28,9 @@ pub enum GoType {
     Capabilities,
     /// A type we do not model: keys sorted, as Go prints maps.
     Map,
+    /// A struct the program built itself in Go field order (say, the Prometheus scrape
+    /// configuration): members print as they stand, all of them.
+    Ordered,
 }
 
 fn fields(t: GoType) -> &'static [(&'static str, GoType)] {
@@ -136,7 +139,7 @@ fn fields(t: GoType) -> &'static [(&'static str, GoType)] {
             ("appArmorProfile", Map),
         ],
         Capabilities => &[("add", Map), ("drop", Map)],
-        Map => &[],
+        Map | Ordered => &[],
     }
 }
 
@@ -187,6 +190,14 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
+        Value::Object(obj) if t == GoType::Ordered => {
+            let mut object = Object::open(out);
+            for (k, fv) in obj {
+                object.key(k);
+                write(fv, t, object.out);
+            }
+            object.close();
+        }
         Value::Object(obj) if t != GoType::Map => {
             let mut object = Object::open(out);
             let known = fields(t);
@@ -227,39 +238,6 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
         }
         scalar => write_scalar(scalar, out),
     }
-}
-
-/// A value printed as it stands (members in their order), with Go's string escapes: for
-/// values built in Go field order, such as the Prometheus scrape configuration.
-pub fn write_as_is(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_as_is(item, out);
-            }
-            out.push(b']');
-        }
-        Value::Object(obj) => {
-            let mut object = Object::open(out);
-            for (k, fv) in obj {
-                object.key(k);
-                write_as_is(fv, object.out);
-            }
-            object.close();
-        }
-        scalar => write_scalar(scalar, out),
-    }
-}
-
-/// [`write_as_is`] as a string.
-pub fn as_is_string(v: &Value) -> String {
-    let mut out = Vec::new();
-    write_as_is(v, &mut out);
-    String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
 /// Strings as `json.Marshal` escapes them (`<`, `>`, `&` included); numbers, booleans and
