@@ -119,21 +119,18 @@ fn as_text(v: &Value) -> Cow<'_, str> {
 /// The metadata map at `/metadata/<field>`, created if missing.
 fn meta_map<'a>(pod: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {
     let root = pod.as_object_mut().expect("a pod is an object");
-    let meta = root
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !meta.is_object() {
-        *meta = Value::Object(Map::new());
+    object_member(object_member(root, "metadata"), field)
+}
+
+/// `map[key]` as an object: created, or replaced by an empty one, when it is not one. Found
+/// by [`crate::member`], which scans a small map instead of hashing the key.
+fn object_member<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    if !crate::member(map, key).is_some_and(Value::is_object) {
+        map.insert(key.to_owned(), Value::Object(Map::new()));
     }
-    let m = meta
-        .as_object_mut()
-        .expect("metadata was just made an object")
-        .entry(field)
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !m.is_object() {
-        *m = Value::Object(Map::new());
-    }
-    m.as_object_mut().expect("just made an object")
+    crate::member_mut(map, key)
+        .and_then(Value::as_object_mut)
+        .expect("just made an object")
 }
 
 /// The container names a previous injection recorded (`sidecar.istio.io/status`), or `None`
@@ -657,7 +654,8 @@ fn probe_slot<'a>(c: &'a Value, field: &str) -> Option<&'a Value> {
 /// One entry of `ISTIO_KUBE_APP_PROBERS`: the app's own check (one of the three actions,
 /// as Go prints it) for the agent to run, as JSON text.
 fn prober_json(kind: &str, action: &Value, go_type: GoType, timeout: Option<i64>) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Room for a typical `httpGet` prober, so the text is not regrown as it is written.
+    let mut out = Vec::with_capacity(128);
     let mut object = gojson::Object::open(&mut out);
     object.key(kind);
     gojson::write(action, go_type, object.out);
@@ -730,7 +728,12 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
         return None;
     }
     // Keys in order, as Go prints a map.
-    let mut text = Vec::new();
+    let size = out
+        .iter()
+        .map(|(url, p)| url.len() + p.len() + 4)
+        .sum::<usize>()
+        + 2;
+    let mut text = Vec::with_capacity(size);
     let mut object = gojson::Object::open(&mut text);
     for (url, prober) in &out {
         object.key(url);
