@@ -355,17 +355,14 @@ fn exclude_inbound_port(port: &str, excluded: &str) -> String {
 
 /// `json.Marshal` of a `map[string]string`: keys in order, strings HTML-escaped as Go does.
 fn go_json_map(m: &BTreeMap<String, String>) -> String {
-    let mut out = String::from("{");
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        gotmpl::json::write_string(&mut out, k, true);
-        out.push(':');
-        gotmpl::json::write_string(&mut out, v, true);
+    let mut out = Vec::new();
+    let mut object = gojson::Object::open(&mut out);
+    for (k, v) in m {
+        object.key(k);
+        gotmpl::json::write_string(object.out, v, true);
     }
-    out.push('}');
-    out
+    object.close();
+    String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
 /// `structToJSON` of a port whose fields are all known and hold strings or integers (every
@@ -383,29 +380,23 @@ fn plain_container_port_json(port: &Value) -> Option<String> {
         return None;
     }
     let mut out = Vec::with_capacity(64);
-    out.push(b'{');
+    let mut object = gojson::Object::open(&mut out);
     for name in gojson::field_names(GoType::ContainerPort) {
-        let Some(v) = port.get(name) else { continue };
-        let omitted = match v {
-            Value::String(text) => text.is_empty(),
-            Value::Int(n) => *n == 0 && !gojson::zero_prints(name),
-            _ => true,
-        };
-        if omitted {
-            continue;
-        }
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        gotmpl::json::write_string(&mut out, name, true);
-        out.push(b':');
-        match v {
-            Value::String(text) => gotmpl::json::write_string(&mut out, text, true),
-            Value::Int(n) => serde_json::to_writer(&mut out, n).ok()?,
+        match port.get(name) {
+            Some(Value::String(text)) if !text.is_empty() => {
+                object.key(name);
+                gotmpl::json::write_string(object.out, text, true);
+            }
+            Some(Value::Int(n)) if *n != 0 || gojson::zero_prints(name) => {
+                object.key(name);
+                object
+                    .out
+                    .extend_from_slice(itoa::Buffer::new().format(*n).as_bytes());
+            }
             _ => {}
         }
     }
-    out.push(b'}');
+    object.close();
     String::from_utf8(out).ok()
 }
 
