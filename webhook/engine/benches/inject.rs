@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use injector_engine::doc::Node;
 use injector_engine::inject::{self, Mode, Outcome, Owner};
 use injector_engine::{Environment, Injector, admission, kube_inject, patch};
 use serde_json::Value;
@@ -50,7 +51,7 @@ fn deployment_owner() -> Owner {
 fn injector() -> Result<Injector, String> {
     let injector = Injector::builtin().map_err(|e| injector_engine::chain(&e))?;
     match inject::inject(
-        minimal_pod(),
+        Node::view(&minimal_pod()),
         NAMESPACE,
         &injector,
         &Environment::default(),
@@ -63,9 +64,9 @@ fn injector() -> Result<Injector, String> {
 }
 
 /// The injected pod, for re-injection and patch benchmarks.
-fn injected(injector: &Injector, p: &Value) -> (Value, Value) {
+fn injected<'p>(injector: &Injector, p: &'p Value) -> (Node<'p>, Value) {
     match inject::inject(
-        p.clone(),
+        Node::view(p),
         NAMESPACE,
         injector,
         &Environment::default(),
@@ -97,31 +98,43 @@ fn bench_shapes(c: &mut Criterion) {
         ("containers_10_probes", &ten),
     ] {
         g.bench_function(name, |b| {
-            b.iter_batched(
-                || p.clone(),
-                |p| inject::inject(black_box(p), NAMESPACE, &injector, &env, &webhook()),
-                BatchSize::SmallInput,
-            )
+            b.iter(|| {
+                inject::inject(
+                    Node::view(black_box(p)),
+                    NAMESPACE,
+                    &injector,
+                    &env,
+                    &webhook(),
+                )
+            })
         });
     }
     // The webhook path given an already-injected pod (the old sidecar is stripped first).
     g.bench_function("reinject_webhook", |b| {
-        b.iter_batched(
-            || already.clone(),
-            |p| inject::inject(black_box(p), NAMESPACE, &injector, &env, &webhook()),
-            BatchSize::SmallInput,
-        )
+        b.iter(|| {
+            inject::inject(
+                Node::view(black_box(&already)),
+                NAMESPACE,
+                &injector,
+                &env,
+                &webhook(),
+            )
+        })
     });
     // `kube-inject` of an injected pod strips the old sidecar and injects again.
     let kube = Mode::KubeInject {
         owner: deployment_owner(),
     };
     g.bench_function("reinject_kube_inject", |b| {
-        b.iter_batched(
-            || already.clone(),
-            |p| inject::inject(black_box(p), NAMESPACE, &injector, &env, &kube),
-            BatchSize::SmallInput,
-        )
+        b.iter(|| {
+            inject::inject(
+                Node::view(black_box(&already)),
+                NAMESPACE,
+                &injector,
+                &env,
+                &kube,
+            )
+        })
     });
     g.finish();
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::doc::Node;
 use crate::inject::{self, Mode, Outcome};
 use crate::{Environment, Injector, chain, patch};
 
@@ -79,7 +80,7 @@ pub fn review(
     let Some(ObjectOr(Some(request))) = review.request else {
         return Ok(undecodable("AdmissionReview has no request".into()));
     };
-    let object = request.object.unwrap_or(Value::Null);
+    let object = request.object.unwrap_or(Node::Null);
     let uid = text(request.uid.as_ref());
     let namespace = text(request.namespace.as_ref());
     let dry_run = request
@@ -87,12 +88,18 @@ pub fn review(
         .as_ref()
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let meta = object.get("metadata");
-    let name = match text(meta.and_then(|m| m.get("name"))) {
-        n if n.is_empty() => text(meta.and_then(|m| m.get("generateName"))),
+    let meta_text = |field| {
+        object
+            .at(&["metadata", field])
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let name = match meta_text("name") {
+        n if n.is_empty() => meta_text("generateName"),
         n => n,
     };
-    let pod_namespace = match text(meta.and_then(|m| m.get("namespace"))) {
+    let pod_namespace = match meta_text("namespace") {
         n if n.is_empty() => namespace.clone(),
         n => n,
     };
@@ -143,18 +150,19 @@ pub fn review(
 /// `options`, …) is parsed and checked as JSON but never built, and a repeated key counts
 /// once, the last time, as it would in a parsed `Value`.
 #[derive(Default)]
-struct Review {
+struct Review<'de> {
     api_version: Option<Value>,
     kind: Option<Value>,
-    request: Option<ObjectOr<Request>>,
+    request: Option<ObjectOr<Request<'de>>>,
 }
 
+/// The pod (`object`) borrows its strings from the body.
 #[derive(Default)]
-struct Request {
+struct Request<'de> {
     uid: Option<Value>,
     namespace: Option<Value>,
     dry_run: Option<Value>,
-    object: Option<Value>,
+    object: Option<Node<'de>>,
 }
 
 #[derive(Deserialize)]
@@ -183,7 +191,7 @@ trait FromMembers<'de>: Sized {
     fn from_members<A: MapAccess<'de>>(members: A) -> Result<Self, A::Error>;
 }
 
-impl<'de> FromMembers<'de> for Review {
+impl<'de> FromMembers<'de> for Review<'de> {
     fn from_members<A: MapAccess<'de>>(mut members: A) -> Result<Self, A::Error> {
         let mut review = Review::default();
         while let Some(field) = members.next_key()? {
@@ -198,7 +206,7 @@ impl<'de> FromMembers<'de> for Review {
     }
 }
 
-impl<'de> FromMembers<'de> for Request {
+impl<'de> FromMembers<'de> for Request<'de> {
     fn from_members<A: MapAccess<'de>>(mut members: A) -> Result<Self, A::Error> {
         let mut request = Request::default();
         while let Some(field) = members.next_key()? {
@@ -206,11 +214,7 @@ impl<'de> FromMembers<'de> for Request {
                 RequestField::Uid => request.uid = Some(members.next_value()?),
                 RequestField::Namespace => request.namespace = Some(members.next_value()?),
                 RequestField::DryRun => request.dry_run = Some(members.next_value()?),
-                RequestField::Object => {
-                    let mut scratch = value::Scratch::default();
-                    request.object =
-                        Some(members.next_value_seed(value::SizedValue(&mut scratch))?);
-                }
+                RequestField::Object => request.object = Some(members.next_value()?),
                 RequestField::Other => members.next_value::<Skip>().map(|_| ())?,
             }
         }
@@ -404,8 +408,6 @@ pub fn response_of(body: &[u8]) -> Option<Map<String, Value>> {
     let v: Value = serde_json::from_slice(body).ok()?;
     v.get("response")?.as_object().cloned()
 }
-
-mod value;
 
 #[cfg(test)]
 mod tests;

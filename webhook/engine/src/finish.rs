@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::doc::Node;
 use crate::gojson::{self, GoType};
 use crate::merge::{self, MergeError};
 use crate::validate::parse_go_bool;
@@ -72,6 +73,16 @@ pub fn find<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
 /// `FindContainerFromPod`: containers first, then init containers.
 pub fn find_in_pod<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
     find(list(pod, "containers"), name).or_else(|| find(list(pod, "initContainers"), name))
+}
+
+/// [`find`] in the original pod.
+fn find_node<'n, 'a>(items: &'n [Node<'a>], name: &str) -> Option<&'n Node<'a>> {
+    items.iter().find(|c| c.name() == name)
+}
+
+/// [`find_in_pod`] in the original pod.
+fn find_node_in_pod<'n, 'a>(pod: &'n Node<'a>, name: &str) -> Option<&'n Node<'a>> {
+    find_node(pod.list("containers"), name).or_else(|| find_node(pod.list("initContainers"), name))
 }
 
 fn find_in_pod_mut<'a>(pod: &'a mut Value, name: &str) -> Option<&'a mut Value> {
@@ -151,6 +162,11 @@ pub fn previous_injection(pod: &Value) -> Option<PreviousInjection> {
     let text = crate::at(pod, &["metadata", "annotations"])?
         .get(STATUS)?
         .as_str()?;
+    injection_status(text)
+}
+
+/// The containers a `sidecar.istio.io/status` annotation names, when it is a JSON object.
+fn injection_status(text: &str) -> Option<PreviousInjection> {
     let status: Value = serde_json::from_str(text).ok()?;
     if !status.is_object() {
         return None;
@@ -232,10 +248,15 @@ pub fn strip_pod(pod: &Value, mesh_status_port: i64) -> Value {
 }
 
 fn parse_overrides(pod: &Value) -> Result<(Vec<Value>, Vec<Value>), FinishError> {
-    let Some(text) = annotation(pod, OVERRIDES) else {
+    overrides_in(annotation(pod, OVERRIDES).as_deref())
+}
+
+/// The containers saved in a `proxy.istio.io/overrides` annotation's text.
+fn overrides_in(text: Option<&str>) -> Result<(Vec<Value>, Vec<Value>), FinishError> {
+    let Some(text) = text else {
         return Ok((vec![], vec![]));
     };
-    let v: Value = serde_json::from_str(&text).map_err(FinishError::Overrides)?;
+    let v: Value = serde_json::from_str(text).map_err(FinishError::Overrides)?;
     let get = |k: &str| {
         v.get(k)
             .and_then(Value::as_array)
@@ -283,12 +304,16 @@ fn ensure_list<'a>(pod: &'a mut Value, field: &str) -> &'a mut Vec<Value> {
 /// `proxy.istio.io/overrides`.
 pub fn reapply_overwritten_containers(
     final_pod: Value,
-    original: &Value,
+    original: &Node<'_>,
     template_pod: &Value,
     proxy_interception_tproxy: bool,
 ) -> Result<Value, FinishError> {
-    let (saved_containers, saved_init) = parse_overrides(original)?;
-    let prev = previous_injection(original);
+    let annotation = |name| original.at(&["metadata", "annotations", name]);
+    let (saved_containers, saved_init) =
+        overrides_in(annotation(OVERRIDES).map(Node::text).as_deref())?;
+    let prev = annotation(STATUS)
+        .and_then(Node::as_str)
+        .and_then(injection_status);
     let already = prev.is_some();
     let prev = prev.unwrap_or(PreviousInjection {
         containers: vec![],
@@ -308,15 +333,15 @@ pub fn reapply_overwritten_containers(
             if injected_before.iter().any(|n| n == name) {
                 continue;
             }
-            let found = find(saved, name).or_else(|| {
-                if field == "containers" {
-                    find(list(original, "containers"), name)
+            let found = find(saved, name).cloned().or_else(|| {
+                let user = if field == "containers" {
+                    find_node(original.list("containers"), name)
                 } else {
-                    find_in_pod(original, name)
-                }
+                    find_node_in_pod(original, name)
+                };
+                user.map(Node::to_value)
             });
-            let Some(found) = found else { continue };
-            let mut overlay = found.clone();
+            let Some(mut overlay) = found else { continue };
             if let Some(obj) = overlay.as_object_mut()
                 && obj
                     .get("image")
@@ -352,19 +377,17 @@ pub fn reapply_overwritten_containers(
 
 /// `adjustInitContainerUser`: istio-init's `-u` follows a user-set proxy uid; under CNI the
 /// validation container runs as that user too; TPROXY forces the proxy back to uid 0.
-fn adjust_init_container_user(final_pod: &mut Value, original: &Value, mesh_tproxy: bool) {
-    let Some(user) = find_in_pod(original, PROXY) else {
+fn adjust_init_container_user(final_pod: &mut Value, original: &Node<'_>, mesh_tproxy: bool) {
+    let Some(user) = find_node_in_pod(original, PROXY) else {
         return;
     };
-    let sc = user.get("securityContext");
-    let run_as_user = sc
-        .and_then(|s| s.get("runAsUser"))
-        .filter(|v| !v.is_null())
-        .cloned();
-    let run_as_group = sc
-        .and_then(|s| s.get("runAsGroup"))
-        .filter(|v| !v.is_null())
-        .cloned();
+    let id = |field| {
+        user.at(&["securityContext", field])
+            .filter(|v| **v != Node::Null)
+            .map(Node::to_value)
+    };
+    let run_as_user = id("runAsUser");
+    let run_as_group = id("runAsGroup");
     if run_as_user.is_none() && run_as_group.is_none() {
         return;
     }
@@ -1015,7 +1038,8 @@ mod tests {
         let merged = json!({"metadata": {}, "spec": {
             "containers": [{"name": "istio-proxy", "image": "proxy", "securityContext": {"runAsUser": 1337}}],
             "initContainers": [{"name": "istio-init", "args": ["-u", "1337"]}]}});
-        let out = reapply_overwritten_containers(merged, &original, &template, false).unwrap();
+        let out = reapply_overwritten_containers(merged, &Node::view(&original), &template, false)
+            .unwrap();
         assert_eq!(out["spec"]["containers"][0]["image"], "proxy");
         assert_eq!(
             out["spec"]["containers"][0]["securityContext"]["runAsUser"],

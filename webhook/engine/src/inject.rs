@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Environment, InjectorConfig, Platform, Policy};
 use crate::decide::{self, Decision, SkipReason};
+use crate::doc::Node;
 use crate::finish::{self, FinishError, PostContext};
 use crate::merge::{self, MergeError};
 use crate::mesh::{self, MeshError};
@@ -37,12 +38,12 @@ pub struct Owner {
 }
 
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Outcome<'a> {
     Skipped(SkipReason),
     /// `original` is the pod the patch applies to (namespace defaulted, managedFields
-    /// dropped); `injected` is the result.
+    /// dropped), still borrowing from the document it was read from; `injected` is the result.
     Injected {
-        original: Value,
+        original: Node<'a>,
         injected: Value,
     },
 }
@@ -73,16 +74,25 @@ const PROXY_CONFIG_ANNOTATION: &str = "proxy.istio.io/config";
 const NATIVE_ANNOTATION: &str = "sidecar.istio.io/nativeSidecar";
 
 /// Injects (or skips) one pod. `namespace` is the request's namespace, used when the pod has
-/// none.
-pub fn inject(
-    pod: Value,
+/// none. The pod comes as a read-only tree ([`Node::parse`] of the request, or [`Node::view`]
+/// of a `Value`): it is prepared, kept as the patch's original, and the working pod is built
+/// from it.
+pub fn inject<'a>(
+    pod: Node<'a>,
     namespace: &str,
     injector: &Injector,
     env: &Environment,
     mode: &Mode,
-) -> Result<Outcome, InjectError> {
-    let mut pod = pod;
-    let ns = prepare(&mut pod, namespace)?;
+) -> Result<Outcome<'a>, InjectError> {
+    let mut original = pod;
+    let ns = prepare(&mut original, namespace)?;
+    // The webhook on OpenShift changes the pod before taking it as the original, so the patch
+    // does not carry this change (Istio marshals the original after it too).
+    let openshift = matches!(mode, Mode::Webhook { .. }) && env.platform == Platform::OpenShift;
+    if openshift {
+        reset_openshift_sidecar_user(&mut original);
+    }
+    let pod = original.to_value();
 
     let kube_inject_config;
     let config = match mode {
@@ -164,10 +174,6 @@ pub fn inject(
         network = n.clone();
     }
 
-    let openshift = matches!(mode, Mode::Webhook { .. }) && env.platform == Platform::OpenShift;
-    if openshift {
-        reset_openshift_sidecar_user(&mut pod);
-    }
     let (proxy_uid, proxy_gid) = if openshift {
         proxy_ids(env.namespaces.get(&ns))
     } else {
@@ -232,7 +238,6 @@ pub fn inject(
         Mode::KubeInject { .. } => &config.aliases,
     };
     let names = select_templates(&annotations, &config.default_templates, aliases);
-    let original = pod.clone();
     let mut template_pod = json!({});
     let mut merged = pod;
     for name in names {
@@ -342,44 +347,44 @@ fn skeleton(rendered: &Value) -> Value {
 
 /// Checks the pod's shape, defaults its namespace and drops `managedFields` (large, and
 /// irrelevant to injection). Returns the pod's namespace.
-fn prepare(pod: &mut Value, namespace: &str) -> Result<String, InjectError> {
-    let obj = pod
-        .as_object_mut()
-        .ok_or(InjectError::NotAPod("expected a JSON object"))?;
-    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
-    if meta.is_null() {
-        *meta = json!({});
+fn prepare(pod: &mut Node<'_>, namespace: &str) -> Result<String, InjectError> {
+    if !pod.is_object() {
+        return Err(InjectError::NotAPod("expected a JSON object"));
     }
-    let meta = meta
-        .as_object_mut()
-        .ok_or(InjectError::NotAPod("metadata is not an object"))?;
+    if matches!(pod.get("metadata"), None | Some(Node::Null)) {
+        pod.insert("metadata", Node::Object(Vec::new()));
+    }
+    let meta = pod.get_mut("metadata").expect("metadata was just set");
+    if !meta.is_object() {
+        return Err(InjectError::NotAPod("metadata is not an object"));
+    }
     meta.remove("managedFields");
     let has_ns = meta
         .get("namespace")
-        .and_then(Value::as_str)
+        .and_then(Node::as_str)
         .is_some_and(|n| !n.is_empty());
     if !has_ns && !namespace.is_empty() {
-        meta.insert("namespace".into(), json!(namespace));
+        meta.insert("namespace", Node::String(namespace.to_string().into()));
     }
     for field in ["labels", "annotations"] {
         match meta.get(field) {
-            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            None | Some(Node::Null) | Some(Node::Object(_)) => {}
             Some(_) => return Err(InjectError::NotAPod("labels and annotations must be maps")),
         }
     }
     let ns = meta
         .get("namespace")
-        .and_then(Value::as_str)
+        .and_then(Node::as_str)
         .unwrap_or("")
         .to_string();
-    match obj.get("spec") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+    match pod.get("spec") {
+        None | Some(Node::Null) | Some(Node::Object(_)) => {}
         Some(_) => return Err(InjectError::NotAPod("spec is not an object")),
     }
     for field in ["containers", "initContainers"] {
-        match crate::at(pod, &["spec", field]) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(items)) if items.iter().all(Value::is_object) => {}
+        match pod.at(&["spec", field]) {
+            None | Some(Node::Null) => {}
+            Some(Node::Array(items)) if items.iter().all(Node::is_object) => {}
             Some(_) => return Err(InjectError::NotAPod("containers must be a list of objects")),
         }
     }
@@ -543,18 +548,20 @@ fn tag_with_type(tag: &str, image_type: &str) -> String {
 
 /// OpenShift assigns every container the same uid; a proxy uid equal to the app's is cleared
 /// so the proxy's traffic stays distinguishable (`isSidecarUserMatchingAppUser`).
-fn reset_openshift_sidecar_user(pod: &mut Value) {
-    let uid_of =
-        |c: &Value| crate::at(c, &["securityContext", "runAsUser"]).and_then(Value::as_i64);
+fn reset_openshift_sidecar_user(pod: &mut Node<'_>) {
+    let uid_of = |c: &Node| {
+        c.at(&["securityContext", "runAsUser"])
+            .and_then(Node::as_i64)
+    };
     let mut sidecar_user = 0;
     let mut app_user = 0;
     for field in ["containers", "initContainers"] {
-        for c in crate::at(pod, &["spec", field])
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        for c in pod
+            .at(&["spec", field])
+            .and_then(Node::as_array)
+            .unwrap_or(&[])
         {
-            let name = c["name"].as_str().unwrap_or("");
+            let name = c.name();
             if name == finish::PROXY {
                 sidecar_user = uid_of(c).unwrap_or(sidecar_user);
             } else if name != finish::INIT && name != finish::VALIDATION {
@@ -566,12 +573,10 @@ fn reset_openshift_sidecar_user(pod: &mut Value) {
         return;
     }
     for field in ["containers", "initContainers"] {
-        if let Some(items) = crate::at_mut(pod, &["spec", field]).and_then(Value::as_array_mut)
-            && let Some(c) = items
-                .iter_mut()
-                .find(|c| c["name"].as_str() == Some(finish::PROXY))
+        if let Some(Node::Array(items)) = pod.get_mut("spec").and_then(|s| s.get_mut(field))
+            && let Some(c) = items.iter_mut().find(|c| c.name() == finish::PROXY)
         {
-            if let Some(sc) = c.get_mut("securityContext").and_then(Value::as_object_mut) {
+            if let Some(sc) = c.get_mut("securityContext") {
                 sc.remove("runAsUser");
                 sc.remove("runAsGroup");
             }

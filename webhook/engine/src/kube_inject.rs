@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::doc::Node;
 use crate::inject::{self, Mode, Outcome, Owner};
 use crate::{Environment, Injector, SkipReason, chain};
 
@@ -160,7 +161,13 @@ fn inject_object(
     } else {
         format!("{}/{}", owner.namespace, name)
     };
-    match inject::inject(pod, "", injector, env, &Mode::KubeInject { owner }) {
+    match inject::inject(
+        Node::view(&pod),
+        "",
+        injector,
+        env,
+        &Mode::KubeInject { owner },
+    ) {
         Ok(Outcome::Skipped(reason)) => {
             let why = match reason {
                 SkipReason::HostNetwork => "has host networking enabled",

@@ -16,13 +16,15 @@
 //! `config` loads and parses everything once (`Injector`), `mesh` holds MeshConfig/ProxyConfig
 //! defaults and merge rules. No I/O, no clock, no globals: the HTTPS route, `kube-inject`, the
 //! conformance replay and the benchmarks all call into this crate with the configuration already
-//! loaded. Pods stay `serde_json::Value` throughout, so fields this crate does not know survive
-//! untouched.
+//! loaded. The pod as given is read once into a `doc::Node` (strings borrowed from the request
+//! body), kept read-only as the patch's original; the working pod built from it is a
+//! `serde_json::Value` throughout, so fields this crate does not know survive untouched.
 
 pub mod admission;
 pub mod config;
 pub mod data;
 pub mod decide;
+pub mod doc;
 pub mod finish;
 pub mod funcs;
 pub mod gojson;

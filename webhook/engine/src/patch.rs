@@ -3,8 +3,13 @@
 //! longest-common-subsequence walk, so inserting the proxy in front of a large container costs
 //! one `add`, not a replace of every later element.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::doc::Node;
 
 /// Past this many cells the LCS table is not worth it: the unmatched middle is replaced.
 const LCS_BUDGET: usize = 250_000;
@@ -190,8 +195,8 @@ fn escape_flags(word: u64) -> u64 {
     below_space | quote | backslash
 }
 
-/// The operations turning `from` into `to`.
-pub fn diff<'a>(from: &Value, to: &'a Value) -> Vec<Op<'a>> {
+/// The operations turning `from` (the pod as it was given) into `to`.
+pub fn diff<'a>(from: &Node<'_>, to: &'a Value) -> Vec<Op<'a>> {
     let mut ops = Vec::new();
     diff_into(from, to, &mut String::new(), &mut ops);
     ops
@@ -223,51 +228,26 @@ fn push_index(path: &mut String, at: usize) {
 
 /// Diffs two values at `path`. Equal subtrees produce no operations; nothing is compared twice
 /// (no equality pre-check before descending).
-fn diff_into<'a>(from: &Value, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
+fn diff_into<'a>(from: &Node<'_>, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
     match (from, to) {
-        (Value::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
-        (Value::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
-        _ if from == to => {}
+        (Node::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
+        (Node::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
+        _ if from.eq_value(to) => {}
         _ => ops.push(Op::new("replace", path, Some(to))),
     }
 }
 
-/// `a == b`, but objects whose keys come in the same order (the usual case: the injected pod
-/// keeps the original's order) are compared pairwise instead of by hashed look-ups.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            if x.len() != y.len() {
-                return false;
-            }
-            for ((ka, va), (kb, vb)) in x.iter().zip(y) {
-                if ka != kb {
-                    return x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)));
-                }
-                if !same(va, vb) {
-                    return false;
-                }
-            }
-            true
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
-        }
-        _ => a == b,
-    }
-}
-
 /// Whether two values are equal scalars, which need no path to be written to know it.
-fn equal_scalars(a: &Value, b: &Value) -> bool {
+fn equal_scalars(a: &Node<'_>, b: &Value) -> bool {
     !matches!(
         (a, b),
-        (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_))
-    ) && a == b
+        (Node::Object(_), Value::Object(_)) | (Node::Array(_), Value::Array(_))
+    ) && a.eq_value(b)
 }
 
 fn diff_member<'a>(
     key: &str,
-    from: &Value,
+    from: &Node<'_>,
     to: &'a Value,
     path: &mut String,
     ops: &mut Vec<Op<'a>>,
@@ -282,14 +262,18 @@ fn diff_member<'a>(
 }
 
 fn diff_objects<'a>(
-    a: &Map<String, Value>,
+    a: &[(Cow<'_, str>, Node<'_>)],
     b: &'a Map<String, Value>,
     path: &mut String,
     ops: &mut Vec<Op<'a>>,
 ) {
     // The usual case: the target keeps the source's keys in order and appends new ones. Walk
-    // both in step (no hashing); the operations come out as the general walk below gives them.
-    let common = a.keys().zip(b.keys()).take_while(|(x, y)| x == y).count();
+    // both in step (no look-ups); the operations come out as the general walk below gives them.
+    let common = a
+        .iter()
+        .zip(b.keys())
+        .take_while(|((x, _), y)| **x == ***y)
+        .count();
     if common == a.len() {
         for ((k, av), bv) in a.iter().zip(b.values()) {
             diff_member(k, av, bv, path, ops);
@@ -304,7 +288,7 @@ fn diff_objects<'a>(
     }
     let len = path.len();
     for (k, av) in a {
-        match b.get(k) {
+        match crate::member(b, k) {
             Some(bv) => diff_member(k, av, bv, path, ops),
             None => {
                 push_key(path, k);
@@ -313,8 +297,15 @@ fn diff_objects<'a>(
             }
         }
     }
+    // The source's keys, to find the target's new ones; a set once scanning would cost more.
+    let known: Option<HashSet<&str>> =
+        (a.len() > crate::LINEAR_LOOKUP).then(|| a.iter().map(|(k, _)| &**k).collect());
+    let in_source = |k: &str| match &known {
+        Some(set) => set.contains(k),
+        None => a.iter().any(|(x, _)| x == k),
+    };
     for (k, bv) in b {
-        if !a.contains_key(k) {
+        if !in_source(k) {
             push_key(path, k);
             ops.push(Op::new("add", path, Some(bv)));
             path.truncate(len);
@@ -322,8 +313,20 @@ fn diff_objects<'a>(
     }
 }
 
-/// What makes two array items "the same item" for alignment.
-fn identity(v: &Value) -> Identity<'_> {
+/// What makes two array items "the same item" for alignment: a `name`, else the whole value.
+enum Identity<'a, T> {
+    Name(&'a str),
+    Whole(&'a T),
+}
+
+fn source_identity<'n>(v: &'n Node<'_>) -> Identity<'n, Node<'n>> {
+    match v.get("name").and_then(Node::as_str) {
+        Some(name) => Identity::Name(name),
+        None => Identity::Whole(v),
+    }
+}
+
+fn target_identity(v: &Value) -> Identity<'_, Value> {
     // Items are small maps, `name` usually first: a scan is cheaper than hashing the key.
     match v
         .as_object()
@@ -335,10 +338,12 @@ fn identity(v: &Value) -> Identity<'_> {
     }
 }
 
-#[derive(PartialEq)]
-enum Identity<'a> {
-    Name(&'a str),
-    Whole(&'a Value),
+fn same_item(a: &Identity<'_, Node<'_>>, b: &Identity<'_, Value>) -> bool {
+    match (a, b) {
+        (Identity::Name(x), Identity::Name(y)) => x == y,
+        (Identity::Whole(x), Identity::Whole(y)) => x.eq_value(y),
+        _ => false,
+    }
 }
 
 enum Edit {
@@ -347,22 +352,22 @@ enum Edit {
     Insert(usize),
 }
 
-fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec<Op<'a>>) {
+fn diff_arrays<'a>(a: &[Node<'_>], b: &'a [Value], path: &mut String, ops: &mut Vec<Op<'a>>) {
     // Most arrays come through unchanged (a container's env, ports, …): one ordered walk says
     // so before any alignment work.
-    if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)) {
+    if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_value(y)) {
         return;
     }
     let prefix = a
         .iter()
         .zip(b)
-        .take_while(|(x, y)| identity(x) == identity(y))
+        .take_while(|(x, y)| same_item(&source_identity(x), &target_identity(y)))
         .count();
     let suffix = a[prefix..]
         .iter()
         .rev()
         .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| identity(x) == identity(y))
+        .take_while(|(x, y)| same_item(&source_identity(x), &target_identity(y)))
         .count();
     let (am, bm) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
     let mut edits: Vec<Edit> = (0..prefix).map(|i| Edit::Keep(i, i)).collect();
@@ -378,7 +383,7 @@ fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec
     let mut at = 0usize;
     for edit in edits {
         if let Edit::Keep(i, j) = edit
-            && same(&a[i], &b[j])
+            && a[i].eq_value(&b[j])
         {
             at += 1;
             continue;
@@ -402,21 +407,21 @@ fn diff_arrays<'a>(a: &[Value], b: &'a [Value], path: &mut String, ops: &mut Vec
 
 /// Aligns two slices on identity with an LCS table (or, past the budget, deletes the old middle
 /// and inserts the new one).
-fn align(a: &[Value], b: &[Value]) -> Vec<Edit> {
+fn align(a: &[Node<'_>], b: &[Value]) -> Vec<Edit> {
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 || n * m > LCS_BUDGET {
         let mut out: Vec<Edit> = (0..n).map(Edit::Delete).collect();
         out.extend((0..m).map(Edit::Insert));
         return out;
     }
-    let ia: Vec<Identity> = a.iter().map(identity).collect();
-    let ib: Vec<Identity> = b.iter().map(identity).collect();
+    let ia: Vec<_> = a.iter().map(source_identity).collect();
+    let ib: Vec<_> = b.iter().map(target_identity).collect();
     // lcs[i][j] = LCS length of a[i..] and b[j..].
     let mut lcs = vec![0u32; (n + 1) * (m + 1)];
     let at = |i: usize, j: usize| i * (m + 1) + j;
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[at(i, j)] = if ia[i] == ib[j] {
+            lcs[at(i, j)] = if same_item(&ia[i], &ib[j]) {
                 lcs[at(i + 1, j + 1)] + 1
             } else {
                 lcs[at(i + 1, j)].max(lcs[at(i, j + 1)])
@@ -426,7 +431,7 @@ fn align(a: &[Value], b: &[Value]) -> Vec<Edit> {
     let (mut i, mut j) = (0, 0);
     let mut out = Vec::with_capacity(n.max(m));
     while i < n && j < m {
-        if ia[i] == ib[j] {
+        if same_item(&ia[i], &ib[j]) {
             out.push(Edit::Keep(i, j));
             i += 1;
             j += 1;
@@ -567,7 +572,7 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .insert(0, json!({"name": "istio-proxy", "image": "proxy"}));
-        let ops = diff(&from, &to);
+        let ops = diff(&Node::view(&from), &to);
         assert_eq!(ops.len(), 1, "{ops:?}");
         assert!(serde_json::to_vec(&ops).unwrap().len() < 200);
         assert_eq!(apply(&from, &ops), to);
@@ -577,7 +582,7 @@ mod tests {
     fn changed_items_are_patched_in_place() {
         let from = json!({"a": [{"name": "x", "v": 1}, {"name": "y", "v": 2}], "k/e~y": 1});
         let to = json!({"a": [{"name": "y", "v": 3}, {"name": "z"}], "k/e~y": 2});
-        let ops = diff(&from, &to);
+        let ops = diff(&Node::view(&from), &to);
         assert_eq!(apply(&from, &ops), to);
         assert!(ops.iter().any(|o| o.path == "/k~1e~0y"));
     }
@@ -592,12 +597,12 @@ mod tests {
             r#"{"b/c~": 1, "a": {"y": [1, {"q": 3, "p": 2, "name": "n"}], "x": 1}}"#,
         )
         .unwrap();
-        assert!(diff(&from, &reordered).is_empty());
+        assert!(diff(&Node::view(&from), &reordered).is_empty());
         let changed: Value = serde_json::from_str(
             r#"{"b/c~": 2, "a": {"y": [1, {"q": 4, "p": 2, "name": "n"}], "x": 1}}"#,
         )
         .unwrap();
-        let ops = diff(&from, &changed);
+        let ops = diff(&Node::view(&from), &changed);
         let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(paths, ["/a/y/1/q", "/b~1c~0"]);
         assert_eq!(apply(&from, &ops), changed);
@@ -610,7 +615,7 @@ mod tests {
         for i in [0, 9, 10, 105, 1000, 1199] {
             to[i]["v"] = json!(i);
         }
-        let ops = diff(&from, &to);
+        let ops = diff(&Node::view(&from), &to);
         let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -623,7 +628,7 @@ mod tests {
     fn scalar_arrays_align_by_value() {
         let from = json!(["-p", "15001", "-u", "1337", "-m", "REDIRECT"]);
         let to = json!(["-p", "15001", "-u", "1000", "-m", "REDIRECT"]);
-        let ops = diff(&from, &to);
+        let ops = diff(&Node::view(&from), &to);
         assert_eq!(apply(&from, &ops), to);
         assert_eq!(ops.len(), 2);
     }
@@ -644,7 +649,11 @@ mod tests {
             let a: Vec<u32> = (0..next() % 12).map(|_| (next() % 15) as u32).collect();
             let b: Vec<u32> = (0..next() % 12).map(|_| (next() % 15) as u32).collect();
             let (from, to) = (mk(&a), mk(&b));
-            assert_eq!(apply(&from, &diff(&from, &to)), to, "{a:?} -> {b:?}");
+            assert_eq!(
+                apply(&from, &diff(&Node::view(&from), &to)),
+                to,
+                "{a:?} -> {b:?}"
+            );
         }
     }
 }

@@ -345,7 +345,7 @@ fn injected_answers_are_the_bytes_serde_json_writes() {
         path_envs: path_envs("/cluster/c1"),
     };
     let Outcome::Injected { original, injected } = inject::inject(
-        request["request"]["object"].clone(),
+        Node::view(&request["request"]["object"]),
         "default",
         &injector,
         &env,

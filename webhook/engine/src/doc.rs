@@ -1,0 +1,422 @@
+//! The pod as it was given: a read-only JSON document that the patch is computed against.
+//!
+//! The webhook reads the request's pod once into a [`Node`] tree whose keys and strings borrow
+//! from the request body, and builds the working `serde_json::Value` from it. The tree stays
+//! as the patch's original, so the pod is never copied to keep one, and the original costs no
+//! hashing (objects are vectors of members) and almost no string allocation.
+//!
+//! The tree means what the `Value` means: a repeated key keeps its first place and its last
+//! value (what `Map::insert` does), and objects compare equal regardless of member order.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// One JSON value of the original document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    /// Members in document order, each key once.
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+/// Objects up to this size are checked for repeated keys pairwise; larger ones by sorting.
+const PAIRWISE: usize = 16;
+
+impl<'a> Node<'a> {
+    /// A tree over `value`, borrowing its keys and strings.
+    pub fn view(value: &'a Value) -> Node<'a> {
+        match value {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => Node::Number(n.clone()),
+            Value::String(s) => Node::String(Cow::Borrowed(s)),
+            Value::Array(items) => Node::Array(items.iter().map(Node::view).collect()),
+            Value::Object(members) => Node::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::view(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Reads one JSON document, borrowing every string that has no escape from `text`.
+    pub fn parse(text: &'a str) -> Result<Node<'a>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let node = Seed(&mut Scratch::default()).deserialize(&mut de)?;
+        de.end()?;
+        Ok(node)
+    }
+
+    /// The same document as an owned `Value`.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Number(n) => Value::Number(n.clone()),
+            Node::String(s) => Value::String(String::from(&**s)),
+            Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Node::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (String::from(&**k), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Node::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Node<'a>]> {
+        match self {
+            Node::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, Node::Object(_))
+    }
+
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+        match self {
+            Node::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// [`Node::get`], mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node<'a>> {
+        match self {
+            Node::Object(members) => members.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The value under `keys` (object members only).
+    pub fn at(&self, keys: &[&str]) -> Option<&Node<'a>> {
+        keys.iter().try_fold(self, |node, key| node.get(key))
+    }
+
+    /// The `name` member ("" when there is none): what identifies a container or volume.
+    pub fn name(&self) -> &str {
+        self.get("name").and_then(Node::as_str).unwrap_or("")
+    }
+
+    /// The pod's `spec.<field>` list (empty when absent or not a list).
+    pub fn list(&self, field: &str) -> &[Node<'a>] {
+        self.at(&["spec", field])
+            .and_then(Node::as_array)
+            .unwrap_or(&[])
+    }
+
+    /// A metadata value as text: strings as they are, null as empty, anything else as JSON.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Node::String(s) => Cow::Borrowed(s),
+            Node::Null => Cow::Borrowed(""),
+            other => Cow::Owned(other.to_value().to_string()),
+        }
+    }
+
+    /// Sets member `key` of an object: in place when present, else appended (`Map::insert`).
+    pub fn insert(&mut self, key: &'a str, value: Node<'a>) {
+        let Node::Object(members) = self else { return };
+        match members.iter_mut().find(|(k, _)| k == key) {
+            Some((_, old)) => *old = value,
+            None => members.push((Cow::Borrowed(key), value)),
+        }
+    }
+
+    /// Removes member `key` of an object as `Map::remove` does with `preserve_order`: the last
+    /// member takes its place, so the working pod built from this tree and the tree itself
+    /// agree on member order.
+    pub fn remove(&mut self, key: &str) {
+        if let Node::Object(members) = self
+            && let Some(at) = members.iter().position(|(k, _)| k == key)
+        {
+            members.swap_remove(at);
+        }
+    }
+
+    /// `self == value` with `Value`'s meaning. Objects whose keys come in the same order (the
+    /// usual case: the injected pod keeps the original's order) are compared pairwise instead
+    /// of by look-ups.
+    pub fn eq_value(&self, value: &Value) -> bool {
+        match (self, value) {
+            (Node::Null, Value::Null) => true,
+            (Node::Bool(a), Value::Bool(b)) => a == b,
+            (Node::Number(a), Value::Number(b)) => a == b,
+            (Node::String(a), Value::String(b)) => **a == **b,
+            (Node::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_value(y))
+            }
+            (Node::Object(a), Value::Object(b)) => {
+                if a.len() != b.len() {
+                    return false;
+                }
+                for ((ka, va), (kb, vb)) in a.iter().zip(b) {
+                    if **ka != **kb {
+                        return members_eq(a, b);
+                    }
+                    if !va.eq_value(vb) {
+                        return false;
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Equal objects of the same size, in any order.
+fn members_eq(a: &[(Cow<'_, str>, Node<'_>)], b: &Map<String, Value>) -> bool {
+    a.iter()
+        .all(|(k, v)| crate::member(b, k).is_some_and(|w| v.eq_value(w)))
+}
+
+impl<'de> de::Deserialize<'de> for Node<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Seed(&mut Scratch::default()).deserialize(deserializer)
+    }
+}
+
+/// Members read but not yet placed in their object, and items not yet in their array: one
+/// stack for the whole document, so each object and array is allocated once, at its size.
+#[derive(Default)]
+struct Scratch<'a> {
+    members: Vec<(Cow<'a, str>, Node<'a>)>,
+    items: Vec<Node<'a>>,
+}
+
+struct Seed<'s, 'a>(&'s mut Scratch<'a>);
+
+impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
+    type Value = Node<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_, 'de> {
+    type Value = Node<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Node<'de>, E> {
+        Ok(Node::Bool(b))
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Node<'de>, E> {
+        Ok(Node::Number(n.into()))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Node<'de>, E> {
+        Ok(Node::Number(n.into()))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Node<'de>, E> {
+        // As serde_json: a float with no JSON spelling (never produced by its parser) is null.
+        Ok(Number::from_f64(n).map_or(Node::Null, Node::Number))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Node<'de>, E> {
+        Ok(Node::String(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Node<'de>, E> {
+        Ok(Node::String(Cow::Owned(s.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Node<'de>, E> {
+        Ok(Node::String(Cow::Owned(s)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Node<'de>, E> {
+        Ok(Node::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Node<'de>, A::Error> {
+        let scratch = self.0;
+        let start = scratch.items.len();
+        while let Some(item) = items.next_element_seed(Seed(&mut *scratch))? {
+            scratch.items.push(item);
+        }
+        Ok(Node::Array(scratch.items.drain(start..).collect()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Node<'de>, A::Error> {
+        let scratch = self.0;
+        let start = scratch.members.len();
+        while let Some(Key(key)) = members.next_key()? {
+            let value = members.next_value_seed(Seed(&mut *scratch))?;
+            scratch.members.push((key, value));
+        }
+        let mut object: Vec<_> = scratch.members.drain(start..).collect();
+        if has_repeated_key(&object) {
+            keep_last_values(&mut object);
+        }
+        Ok(Node::Object(object))
+    }
+}
+
+/// An object key, borrowed from the text when it has no escape.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s)))
+    }
+}
+
+type Members<'a> = [(Cow<'a, str>, Node<'a>)];
+
+/// Whether a key appears twice: pairwise in a small object, through a set in a large one (so
+/// a crafted object of many keys costs linear time, not quadratic).
+fn has_repeated_key(members: &Members<'_>) -> bool {
+    if members.len() <= PAIRWISE {
+        members
+            .iter()
+            .enumerate()
+            .any(|(i, (k, _))| members[..i].iter().any(|(j, _)| j == k))
+    } else {
+        let mut seen = HashSet::with_capacity(members.len());
+        !members.iter().all(|(k, _)| seen.insert(&**k))
+    }
+}
+
+/// Folds repeated keys as `Map::insert` does: the first place, the last value.
+fn keep_last_values(members: &mut Vec<(Cow<'_, str>, Node<'_>)>) {
+    let mut kept: Vec<(Cow<'_, str>, Node<'_>)> = Vec::with_capacity(members.len());
+    let mut place = std::collections::HashMap::with_capacity(members.len());
+    for (key, value) in members.drain(..) {
+        match place.get(&key) {
+            Some(&at) => {
+                let slot: &mut (Cow<'_, str>, Node<'_>) = &mut kept[at];
+                slot.1 = value;
+            }
+            None => {
+                place.insert(key.clone(), kept.len());
+                kept.push((key, value));
+            }
+        }
+    }
+    *members = kept;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_documents_mean_what_serde_json_reads() {
+        let docs = [
+            r#"{"a": 1, "b": [1, -2, 3.5, 1.7976931348623157e308, 5e-324, -0.0, 18446744073709551615, -9223372036854775808], "c": null}"#,
+            r#"{"k": 1, "j": {"x": [], "y": {}}, "k": 2, "z": [[[]], [{}], {"q": [true, false]}], "j": 3}"#,
+            r#"[{"name": "a\"b\\c\u00e9\ud83d\ude80\n", "n\u0061me": "escaped key"}, "", [], {}, 0]"#,
+            r#""just a string""#,
+            "17",
+            "null",
+            r#"{"deep": [[[[[[[[[[[[[[{"x": [1, {"y": 2}]}]]]]]]]]]]]]]]}"#,
+        ];
+        for doc in docs {
+            let want: Value = serde_json::from_str(doc).unwrap();
+            let node = Node::parse(doc).unwrap();
+            // Same text: same members, same order, same numbers.
+            assert_eq!(node.to_value().to_string(), want.to_string(), "{doc}");
+            assert!(node.eq_value(&want), "{doc}");
+            assert_eq!(Node::view(&want), node, "{doc}");
+        }
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        let node = Node::parse(r#"{"name": "web", "note": "a\tb"}"#).unwrap();
+        let Node::Object(members) = &node else {
+            panic!("an object")
+        };
+        assert!(matches!(members[0].0, Cow::Borrowed("name")));
+        assert!(matches!(members[0].1, Node::String(Cow::Borrowed("web"))));
+        assert!(matches!(&members[1].1, Node::String(Cow::Owned(s)) if s == "a\tb"));
+    }
+
+    #[test]
+    fn repeated_keys_keep_first_place_and_last_value_in_objects_of_any_size() {
+        let small = r#"{"a": 1, "b": 2, "a": 3}"#;
+        let mut large = String::from("{");
+        for i in 0..100 {
+            large.push_str(&format!("\"k{}\": {i},", i % 60));
+        }
+        large.push_str("\"end\": true}");
+        for doc in [small, &large] {
+            let want: Value = serde_json::from_str(doc).unwrap();
+            assert_eq!(
+                Node::parse(doc).unwrap().to_value().to_string(),
+                want.to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn errors_are_serde_jsons() {
+        for doc in [
+            r#"{"a": [1, 2"#,
+            r#"{"a" 1}"#,
+            "[1,]",
+            r#"{"a": nul}"#,
+            "1 2",
+            "",
+        ] {
+            let want = serde_json::from_str::<Value>(doc).unwrap_err().to_string();
+            assert_eq!(Node::parse(doc).unwrap_err().to_string(), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn equality_ignores_member_order_as_values_do() {
+        let node = Node::parse(r#"{"a": {"x": 1, "y": [1, {"p": 2, "q": 3}]}, "b": "s"}"#).unwrap();
+        let same: Value =
+            serde_json::from_str(r#"{"b": "s", "a": {"y": [1, {"q": 3, "p": 2}], "x": 1}}"#)
+                .unwrap();
+        let other: Value =
+            serde_json::from_str(r#"{"b": "s", "a": {"y": [{"q": 3, "p": 2}, 1], "x": 1}}"#)
+                .unwrap();
+        assert!(node.eq_value(&same));
+        assert!(!node.eq_value(&other));
+        assert!(!node.eq_value(&serde_json::json!({"b": "s"})));
+    }
+}
