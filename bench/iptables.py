@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """mesh-init against its floor and the naive approach, in fresh network namespaces (root).
 
-Three ways to install the same rules, timed by hyperfine. Before every run hyperfine's
+Four ways to install the same rules, timed by hyperfine. Before every run hyperfine's
 `--prepare` creates a fresh, empty network namespace (`ip netns add`), and the timed command
-enters it with `nsenter --net=…` (a setns(2), no namespace creation), so all three start from an
-empty ruleset and the timings hold no namespace-creation noise:
+enters it with `nsenter --net=…` (a setns(2), no namespace creation), so all of them start from
+an empty ruleset and the timings hold no namespace-creation noise:
   mesh-init   the mesh-init binary with the arguments Istio's injector gives istio-init
   floor       one bare `iptables-restore --noflush` of the very rules mesh-init applies (taken
               from its own --dry-run record)
+  wrapper     `sh -c` starting that same iptables-restore as a child and waiting for it: the
+              least any program that runs iptables-restore, instead of becoming it, can cost
   naive       one `iptables` process per rule (what Istio's istio-iptables did before it used
               iptables-restore)
 Then the same three as the number of excluded inbound ports (-d) and excluded CIDRs (-x) grows.
@@ -21,6 +23,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,24 +87,41 @@ def naive_script(text):
     return "\n".join(lines) + "\n", len(lines) - 1
 
 
-def hyperfine(commands, runs, warmup, out_json):
-    cmd = ["hyperfine", "-N", "--style", "basic", "--warmup", str(warmup), "--runs", str(runs),
-           "--prepare", PREPARE, "--export-json", out_json]
-    for name, command in commands:
-        cmd += ["-n", name, command]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(out_json) as f:
-        data = json.load(f)
-    # user + system: the CPU the run cost, counted over the command and its children; steadier
-    # than wall time on a shared machine.
-    return {r["command"]: {"mean_ms": r["mean"] * 1e3, "stddev_ms": r["stddev"] * 1e3,
-                           "median_ms": r["median"] * 1e3, "min_ms": r["min"] * 1e3,
-                           "cpu_ms": (r["user"] + r["system"]) * 1e3,
-                           "runs": len(r["times"])}
-            for r in data["results"]}, " ".join(shlex.quote(c) for c in cmd)
+def hyperfine(commands, runs, warmup, out_json, rounds=1):
+    """Times `commands` in `rounds` hyperfine calls of runs/rounds each, the order reversed
+    every other round, and pools the runs: the machine's speed drifts over a minute, and a
+    command timed only after another would take the drift as its own."""
+    pooled = {name: {"times": [], "cpu": []} for name, _ in commands}
+    cmd = None
+    for r in range(rounds):
+        order = commands if r % 2 == 0 else commands[::-1]
+        cmd = ["hyperfine", "-N", "--style", "basic", "--warmup", str(warmup), "--runs",
+               str(max(2, runs // rounds)), "--prepare", PREPARE, "--export-json", out_json]
+        for name, command in order:
+            cmd += ["-n", name, command]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(out_json) as f:
+            data = json.load(f)
+        for res in data["results"]:
+            p = pooled[res["command"]]
+            p["times"] += res["times"]
+            # user + system: the CPU the run cost, counted over the command and its children;
+            # steadier than wall time on a shared machine.
+            p["cpu"] += [res["user"] + res["system"]] * len(res["times"])
+    results = {}
+    for name, p in pooled.items():
+        t = p["times"]
+        results[name] = {"mean_ms": statistics.fmean(t) * 1e3,
+                         "stddev_ms": statistics.stdev(t) * 1e3,
+                         "median_ms": statistics.median(t) * 1e3, "min_ms": min(t) * 1e3,
+                         "cpu_ms": statistics.fmean(p["cpu"]) * 1e3, "runs": len(t)}
+    command = " ".join(shlex.quote(c) for c in cmd)
+    if rounds > 1:
+        command += f"  # {rounds} rounds, the order reversed every other round"
+    return results, command
 
 
-def compare(binary, args, work, tag, runs, naive_runs):
+def compare(binary, args, work, tag, runs, naive_runs, rounds=1):
     text = restore_text(binary, args)
     rules = os.path.join(work, f"{tag}.rules")
     with open(rules, "w") as f:
@@ -115,10 +135,14 @@ def compare(binary, args, work, tag, runs, naive_runs):
     # Entering the namespace and starting a process that does nothing: the part of both
     # commands that is neither mesh-init nor iptables (reported, not subtracted).
     enter = f"{ENTER} true"
+    # The least any program that runs iptables-restore (rather than becoming it) can cost: a
+    # shell that starts it on the rules, waits and exits. `&& :` keeps the shell from
+    # exec'ing iptables-restore in its own place.
+    wrapper = f"{ENTER} sh -c " + shlex.quote(f"iptables-restore --noflush < {shlex.quote(rules)} && :")
     naive_cmd = f"{ENTER} sh {shlex.quote(naive)}"
     results, command = hyperfine(
-        [("mesh-init", mesh_init), ("floor", floor), ("enter", enter)], runs, 3,
-        os.path.join(work, f"{tag}.json"))
+        [("mesh-init", mesh_init), ("floor", floor), ("wrapper", wrapper), ("enter", enter)],
+        runs, 3, os.path.join(work, f"{tag}.json"), rounds=rounds)
     naive_results, naive_command = hyperfine(
         [("naive", naive_cmd)], naive_runs, 1, os.path.join(work, f"{tag}-naive.json"))
     results.update(naive_results)
@@ -130,11 +154,14 @@ def compare(binary, args, work, tag, runs, naive_runs):
         "floor": results["floor"],
         "naive": results["naive"],
         "enter": results["enter"],
+        "wrapper": results["wrapper"],
         "vs_floor": results["mesh-init"]["mean_ms"] / results["floor"]["mean_ms"],
+        "wrapper_vs_floor": results["wrapper"]["mean_ms"] / results["floor"]["mean_ms"],
+        "vs_wrapper": results["mesh-init"]["mean_ms"] / results["wrapper"]["mean_ms"],
         "vs_floor_median": results["mesh-init"]["median_ms"] / results["floor"]["median_ms"],
         "vs_floor_cpu": results["mesh-init"]["cpu_ms"] / results["floor"]["cpu_ms"],
         "naive_vs_mesh_init": results["naive"]["mean_ms"] / results["mesh-init"]["mean_ms"],
-        "commands": {"mesh-init": mesh_init, "floor": floor, "enter": enter,
+        "commands": {"mesh-init": mesh_init, "floor": floor, "wrapper": wrapper, "enter": enter,
                      "naive": f"{ENTER} sh " + naive},
         "hyperfine": command,
         "hyperfine_naive": naive_command,
@@ -160,7 +187,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", required=True, help="the release mesh-init binary")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=90,
+                    help="runs of each command for the default pod (the scale points run a ninth)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="hyperfine calls the default pod's runs are split over")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces, iptables)")
@@ -171,7 +201,8 @@ def main():
     work = tempfile.mkdtemp(prefix="mesh-init-bench-")
     result = {"iptables_version": subprocess.run(["iptables", "--version"], capture_output=True,
                                                  text=True).stdout.strip()}
-    result["default"] = compare(args.bin, DEFAULT_ARGS, work, "default", args.runs, args.runs)
+    result["default"] = compare(args.bin, DEFAULT_ARGS, work, "default", args.runs, 30,
+                                rounds=args.rounds)
     print(f"default: mesh-init {result['default']['mesh_init']['mean_ms']:.2f} ms, floor "
           f"{result['default']['floor']['mean_ms']:.2f} ms, naive "
           f"{result['default']['naive']['mean_ms']:.2f} ms", file=sys.stderr)
@@ -180,7 +211,7 @@ def main():
                              ("-x", "exclude_cidrs", cidrs)):
         for n in (10, 100, 1000):
             point = compare(args.bin, with_flag(flag, make(n)), work, f"{name}-{n}",
-                            max(5, args.runs // 3), 3 if n >= 1000 else 5)
+                            max(5, args.runs // 9), 3 if n >= 1000 else 5)
             point["list"], point["n"] = name, n
             point["args"] = [a if len(a) < 80 else f"<{n} items>" for a in point["args"]]
             scale.append(point)
