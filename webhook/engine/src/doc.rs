@@ -22,8 +22,45 @@ pub enum Node<'a> {
     Number(Number),
     String(Cow<'a, str>),
     Array(Vec<Node<'a>>),
-    /// Members in document order, each key once.
-    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+    Object(Members<'a>),
+}
+
+/// An object's members in document order, each key once; read through `Deref` as a slice.
+#[derive(Debug, Clone, Default)]
+pub struct Members<'a> {
+    items: Vec<(Cow<'a, str>, Node<'a>)>,
+    /// For a [`Node::view`], the map these members mirror, while nothing below has been
+    /// changed: [`Node::to_value`] then copies it whole (hash table included), which costs
+    /// a fraction of inserting its keys one by one.
+    mirrors: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> std::ops::Deref for Members<'a> {
+    type Target = [(Cow<'a, str>, Node<'a>)];
+    fn deref(&self) -> &Self::Target {
+        &self.items
+    }
+}
+
+impl PartialEq for Members<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl<'a> Members<'a> {
+    fn new(items: Vec<(Cow<'a, str>, Node<'a>)>) -> Members<'a> {
+        Members {
+            items,
+            mirrors: None,
+        }
+    }
+
+    /// The members, to be changed: a mirrored map no longer matches them.
+    fn items_mut(&mut self) -> &mut Vec<(Cow<'a, str>, Node<'a>)> {
+        self.mirrors = None;
+        &mut self.items
+    }
 }
 
 /// Objects up to this size are checked for repeated keys pairwise; larger ones by sorting.
@@ -38,12 +75,13 @@ impl<'a> Node<'a> {
             Value::Number(n) => Node::Number(n.clone()),
             Value::String(s) => Node::String(Cow::Borrowed(s)),
             Value::Array(items) => Node::Array(items.iter().map(Node::view).collect()),
-            Value::Object(members) => Node::Object(
-                members
+            Value::Object(members) => Node::Object(Members {
+                items: members
                     .iter()
                     .map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::view(v)))
                     .collect(),
-            ),
+                mirrors: Some(members),
+            }),
         }
     }
 
@@ -63,6 +101,9 @@ impl<'a> Node<'a> {
             Node::Number(n) => Value::Number(n.clone()),
             Node::String(s) => Value::String(String::from(&**s)),
             Node::Array(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Node::Object(Members {
+                mirrors: Some(map), ..
+            }) => Value::Object((*map).clone()),
             Node::Object(members) => Value::Object(
                 members
                     .iter()
@@ -93,6 +134,11 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// An empty object.
+    pub fn object() -> Node<'a> {
+        Node::Object(Members::default())
+    }
+
     pub fn is_object(&self) -> bool {
         matches!(self, Node::Object(_))
     }
@@ -108,7 +154,11 @@ impl<'a> Node<'a> {
     /// [`Node::get`], mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node<'a>> {
         match self {
-            Node::Object(members) => members.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            Node::Object(members) => members
+                .items_mut()
+                .iter_mut()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -142,6 +192,7 @@ impl<'a> Node<'a> {
     /// Sets member `key` of an object: in place when present, else appended (`Map::insert`).
     pub fn insert(&mut self, key: &'a str, value: Node<'a>) {
         let Node::Object(members) = self else { return };
+        let members = members.items_mut();
         match members.iter_mut().find(|(k, _)| k == key) {
             Some((_, old)) => *old = value,
             None => members.push((Cow::Borrowed(key), value)),
@@ -155,7 +206,7 @@ impl<'a> Node<'a> {
         if let Node::Object(members) = self
             && let Some(at) = members.iter().position(|(k, _)| k == key)
         {
-            members.swap_remove(at);
+            members.items_mut().swap_remove(at);
         }
     }
 
@@ -272,7 +323,7 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
         if has_repeated_key(&object) {
             keep_last_values(&mut object);
         }
-        Ok(Node::Object(object))
+        Ok(Node::Object(Members::new(object)))
     }
 }
 
@@ -303,11 +354,9 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
-type Members<'a> = [(Cow<'a, str>, Node<'a>)];
-
 /// Whether a key appears twice: pairwise in a small object, through a set in a large one (so
 /// a crafted object of many keys costs linear time, not quadratic).
-fn has_repeated_key(members: &Members<'_>) -> bool {
+fn has_repeated_key(members: &[(Cow<'_, str>, Node<'_>)]) -> bool {
     if members.len() <= PAIRWISE {
         members
             .iter()
@@ -389,6 +438,37 @@ mod tests {
                 want.to_string()
             );
         }
+    }
+
+    #[test]
+    fn a_changed_view_builds_the_changed_value() {
+        let value = serde_json::json!({
+            "metadata": {"name": "p", "managedFields": [{"manager": "m"}]},
+            "spec": {"containers": [{"name": "app", "securityContext": {"runAsUser": 1}}]},
+        });
+        let mut node = Node::view(&value);
+        assert_eq!(
+            node.to_value(),
+            value,
+            "unchanged: the mirrored maps, copied"
+        );
+        let meta = node.get_mut("metadata").unwrap();
+        meta.remove("managedFields");
+        meta.insert("namespace", Node::String("ns".into()));
+        if let Some(Node::Array(containers)) =
+            node.get_mut("spec").and_then(|s| s.get_mut("containers"))
+        {
+            containers[0]
+                .get_mut("securityContext")
+                .unwrap()
+                .remove("runAsUser");
+        }
+        let want = serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": [{"name": "app", "securityContext": {}}]},
+        });
+        assert_eq!(node.to_value().to_string(), want.to_string());
+        assert!(node.eq_value(&want));
     }
 
     #[test]

@@ -352,7 +352,7 @@ fn prepare(pod: &mut Node<'_>, namespace: &str) -> Result<String, InjectError> {
         return Err(InjectError::NotAPod("expected a JSON object"));
     }
     if matches!(pod.get("metadata"), None | Some(Node::Null)) {
-        pod.insert("metadata", Node::Object(Vec::new()));
+        pod.insert("metadata", Node::object());
     }
     let meta = pod.get_mut("metadata").expect("metadata was just set");
     if !meta.is_object() {
