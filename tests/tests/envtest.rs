@@ -498,6 +498,16 @@ async fn pods_are_injected_through_a_real_api_server() {
     assert!(injector.counter("sidecar_injection_success_total") >= 2.0);
     assert!(injector.counter("sidecar_injection_skip_total") >= 1.0);
 
+    // The API server reaches us over HTTP/2, as the TLS setup offers `h2` by ALPN: the
+    // protocol of the load benchmark's headline figures.
+    let log = std::fs::read_to_string(dir.join("serve.log")).expect("the injector's log");
+    let reviews: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" admission review "))
+        .collect();
+    assert!(reviews.len() >= 4, "one log line per review:\n{log}");
+    assert!(reviews.iter().all(|l| l.contains("http=\"2\"")), "{log}");
+
     // Injector down: failurePolicy Fail refuses pods it would have injected, nothing else.
     injector.process.stop();
     let err = api("injected")

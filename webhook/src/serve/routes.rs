@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -84,6 +84,7 @@ impl Refused {
 
 async fn inject(
     State(shared): State<Arc<Shared>>,
+    version: Version,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -104,7 +105,7 @@ async fn inject(
     shared.metrics.observe_time(elapsed);
     match outcome {
         Ok(answer) => {
-            record(&shared, &answer, elapsed);
+            record(&shared, &answer, version, elapsed);
             ([(header::CONTENT_TYPE, "application/json")], answer.body).into_response()
         }
         Err(refused) => {
@@ -193,8 +194,9 @@ async fn read_limited(body: Body) -> Result<Bytes, Refused> {
     }
 }
 
-/// The one log line per review, and its counters.
-fn record(shared: &Shared, answer: &Answer, elapsed: Duration) {
+/// The one log line per review, and its counters. The HTTP version shows whether the API
+/// server reached us over HTTP/2 (ALPN `h2`), as it does when the TLS setup offers it.
+fn record(shared: &Shared, answer: &Answer, version: Version, elapsed: Duration) {
     let metrics = &shared.metrics;
     metrics.success.fetch_add(1, Relaxed);
     let (decision, reason) = match &answer.verdict {
@@ -210,6 +212,7 @@ fn record(shared: &Shared, answer: &Answer, elapsed: Duration) {
         }
     };
     let duration_ms = elapsed.as_secs_f64() * 1e3;
+    let http = http_version(version);
     // The same line for every decision; a reason only where there is one.
     match reason {
         "" => info!(
@@ -219,6 +222,7 @@ fn record(shared: &Shared, answer: &Answer, elapsed: Duration) {
             decision,
             dry_run = answer.dry_run,
             duration_ms,
+            http,
             "admission review"
         ),
         reason => info!(
@@ -229,8 +233,20 @@ fn record(shared: &Shared, answer: &Answer, elapsed: Duration) {
             reason,
             dry_run = answer.dry_run,
             duration_ms,
+            http,
             "admission review"
         ),
     }
     debug!(response = %String::from_utf8_lossy(&answer.body), "admission review answered");
+}
+
+/// How a log line names the HTTP version.
+fn http_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_2 => "2",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_3 => "3",
+        _ => "other",
+    }
 }
