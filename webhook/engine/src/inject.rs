@@ -86,8 +86,8 @@ pub fn inject<'a>(
 ) -> Result<Outcome<'a>, InjectError> {
     let mut original = pod;
     let ns = prepare(&mut original, namespace)?;
-    // The webhook on OpenShift changes the pod before taking it as the original, so the patch
-    // does not carry this change (Istio marshals the original after it too).
+    // On OpenShift the webhook clears a proxy uid that equals the app's before the pod is
+    // taken as the original, so the patch does not carry that change.
     let openshift = matches!(mode, Mode::Webhook { .. }) && env.platform == Platform::OpenShift;
     if openshift {
         reset_openshift_sidecar_user(&mut original);
