@@ -471,6 +471,72 @@ mod tests {
         assert!(node.eq_value(&want));
     }
 
+    /// Random JSON text: every kind of value, escapes in keys and strings, keys drawn from a
+    /// small set so objects repeat them, and now and then an object large enough for the set.
+    fn random_doc(next: &mut impl FnMut() -> usize, depth: usize, out: &mut String) {
+        const KEYS: [&str; 6] = ["name", "a", r"n\u0061me", "image", r"k\\", "env"];
+        const TEXTS: [&str; 6] = [
+            "",
+            "web",
+            r#"tab\tquote\""#,
+            r"\u00e9\ud83d\ude80",
+            "a/b",
+            "9",
+        ];
+        const NUMBERS: [&str; 6] = ["0", "-1", "18446744073709551615", "-0.0", "1.5e300", "80"];
+        match next() % if depth == 0 { 4 } else { 6 } {
+            0 => out.push_str(["null", "true", "false"][next() % 3]),
+            1 => out.push_str(NUMBERS[next() % NUMBERS.len()]),
+            2 | 3 => {
+                out.push('"');
+                out.push_str(TEXTS[next() % TEXTS.len()]);
+                out.push('"');
+            }
+            4 => {
+                out.push('[');
+                for i in 0..next() % 4 {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    random_doc(next, depth - 1, out);
+                }
+                out.push(']');
+            }
+            _ => {
+                let large = next().is_multiple_of(8);
+                let members = if large { 20 + next() % 30 } else { next() % 7 };
+                out.push('{');
+                for i in 0..members {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push('"');
+                    out.push_str(KEYS[next() % KEYS.len()]);
+                    if large {
+                        out.push_str(&(next() % 25).to_string());
+                    }
+                    out.push_str("\":");
+                    random_doc(next, depth - 1, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    #[test]
+    fn random_documents_read_as_serde_json_reads_them() {
+        let mut next = crate::lcg(7);
+        for _ in 0..2000 {
+            let mut text = String::new();
+            random_doc(&mut next, 4, &mut text);
+            let want: Value = serde_json::from_str(&text).unwrap();
+            let node = Node::parse(&text).unwrap();
+            assert_eq!(node.to_value().to_string(), want.to_string(), "{text}");
+            assert!(node.eq_value(&want), "{text}");
+            assert!(crate::patch::diff(&node, &want).is_empty(), "{text}");
+        }
+    }
+
     #[test]
     fn errors_are_serde_jsons() {
         for doc in [

@@ -111,3 +111,15 @@ pub(crate) fn at_mut<'a>(
 ) -> Option<&'a mut serde_json::Value> {
     keys.iter().try_fold(value, |v, k| field_mut(v, k))
 }
+
+/// A small deterministic generator (Knuth's MMIX LCG) for the randomised tests: the same
+/// cases on every run, without a dependency.
+#[cfg(test)]
+pub(crate) fn lcg(mut seed: u64) -> impl FnMut() -> usize {
+    move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    }
+}

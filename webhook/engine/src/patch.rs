@@ -453,16 +453,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A small deterministic generator (Knuth's MMIX LCG) for the randomised tests: the same
-    /// cases on every run, without a dependency.
-    fn lcg(mut seed: u64) -> impl FnMut() -> usize {
-        move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        }
-    }
+    use crate::lcg;
 
     fn apply(from: &Value, ops: &[Op<'_>]) -> Value {
         let patch: json_patch::Patch =
