@@ -308,10 +308,11 @@ pub fn reapply_overwritten_containers(
     template_pod: &Value,
     proxy_interception_tproxy: bool,
 ) -> Result<Value, FinishError> {
-    let annotation = |name| original.at(&["metadata", "annotations", name]);
+    // The module's `annotation` reads a `Value`; the original is a `Node`.
+    let original_annotation = |name| original.at(&["metadata", "annotations", name]);
     let (saved_containers, saved_init) =
-        overrides_in(annotation(OVERRIDES).map(Node::text).as_deref())?;
-    let prev = annotation(STATUS)
+        overrides_in(original_annotation(OVERRIDES).map(Node::text).as_deref())?;
+    let prev = original_annotation(STATUS)
         .and_then(Node::as_str)
         .and_then(injection_status);
     let already = prev.is_some();
