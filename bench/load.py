@@ -118,6 +118,24 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def io_thread_cpu_seconds(pid):
+    """CPU of the server's async workers (threads named `injector-io`: TLS and HTTP). The rest
+    of the process is the blocking pool running reviews (plus an idle main thread). Workers
+    never exit, so their counters cover the whole point."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().strip() != "injector-io":
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
 def proc_status_kib(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -223,10 +241,12 @@ def run_point(server, body_file, protocol, concurrency, duration, warmup, workdi
                          log_file)
     answered0 = reviews_answered(server.monitoring_port)
     cpu0 = proc_cpu_seconds(server.pid)
+    io0 = io_thread_cpu_seconds(server.pid)
     wall0 = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.monotonic() - wall0
     cpu1 = proc_cpu_seconds(server.pid)
+    io1 = io_thread_cpu_seconds(server.pid)
     answered1 = reviews_answered(server.monitoring_port)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
@@ -261,6 +281,7 @@ def run_point(server, body_file, protocol, concurrency, duration, warmup, workdi
         "max_ms": latencies[-1] / 1e3 if latencies else None,
         "server_reviews": reviews,
         "cpu_ms_per_1000": (cpu1 - cpu0) * 1e3 / reviews * 1000 if reviews else None,
+        "io_cpu_ms_per_1000": (io1 - io0) * 1e3 / reviews * 1000 if reviews else None,
         "server_cpu_cores": (cpu1 - cpu0) / wall,
         "vmhwm_kib": proc_status_kib(server.pid, "VmHWM"),
         "vmrss_kib": proc_status_kib(server.pid, "VmRSS"),

@@ -205,6 +205,13 @@ def criterion_section(doc, crit, engine_cmd, init_cmd):
         doc.table(["benchmark", "mean", "95% CI", ""], [r[:3] + [""] for r in rows])
 
 
+def cpu_cell(p):
+    if not p["cpu_ms_per_1000"]:
+        return "—"
+    io = p.get("io_cpu_ms_per_1000")
+    return f"{p['cpu_ms_per_1000']:.0f} ms" + (f" ({io:.0f})" if io is not None else "")
+
+
 def rps_cell(point):
     """Throughput, with the range over the repeated runs when there were several."""
     runs = point.get("trials") or []
@@ -230,8 +237,10 @@ def load_section(doc, load):
         f"{load['warmup_s']} s warm-up, {load['duration_s']} s measured. HTTP/1.1 runs one "
         "request in flight per keep-alive connection; HTTP/2 multiplexes up to 16 streams per "
         "connection. Latency percentiles come from h2load's per-request log; CPU is the "
-        "server's utime+stime (/proc/<pid>/stat) over the reviews its own /metrics counted; "
-        "*cores* is that CPU over wall time.", "")
+        "server's utime+stime (/proc/<pid>/stat) over the reviews its own /metrics counted, "
+        "and in brackets the part spent on its async workers (threads named `injector-io`: "
+        "TLS, HTTP, logging); the rest is the blocking pool running the engine. *cores* is "
+        "that CPU over wall time.", "")
     if load.get("trials", 1) > 1:
         doc.add(f"Concurrency 64, where the targets are judged, is run {load['trials']} times "
                 "per server (null and injector alternating); its row is the run with the "
@@ -257,11 +266,11 @@ def load_section(doc, load):
             f"{p['concurrency']} ({p['connections']}×{p['streams_per_connection']})",
             rps_cell(p), share, fmt_ms(p["p50_ms"]), fmt_ms(p["p99_ms"]),
             fmt_ms(p["p999_ms"]),
-            f"{p['cpu_ms_per_1000']:.0f} ms" if p["cpu_ms_per_1000"] else "—",
+            cpu_cell(p),
             f"{p['server_cpu_cores']:.2f}", mib(p["vmhwm_kib"]),
             p["non_2xx"] + p["failed"]])
     doc.table(["server", "request", "protocol", "concurrency (conns×streams)", "reviews/s",
-               "vs null", "p50", "p99", "p99.9", "CPU / 1000 reviews", "cores", "VmHWM",
+               "vs null", "p50", "p99", "p99.9", "CPU / 1000 reviews (I/O threads)", "cores", "VmHWM",
                "errors"], rows)
     example = next(p["command"] for p in pts if p["protocol"] == "h2"
                    and p["concurrency"] == 64 and p["server"] == "injector")

@@ -508,6 +508,21 @@ async fn pods_are_injected_through_a_real_api_server() {
     assert!(reviews.len() >= 4, "one log line per review:\n{log}");
     assert!(reviews.iter().all(|l| l.contains("http=\"2\"")), "{log}");
 
+    // Its threads are named for what they do (`top -H`, the load benchmark's CPU split): the
+    // async workers and the blocking pool that ran the reviews, and no unnamed runtime thread.
+    let pid = injector.process.pid().expect("the injector runs");
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the injector's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(threads.iter().any(|t| t == "injector-io"), "{threads:?}");
+    assert!(threads.iter().any(|t| t == "injector-pool"), "{threads:?}");
+    assert!(
+        !threads.iter().any(|t| t.starts_with("tokio")),
+        "{threads:?}"
+    );
+
     // Injector down: failurePolicy Fail refuses pods it would have injected, nothing else.
     injector.process.stop();
     let err = api("injected")

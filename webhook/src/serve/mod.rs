@@ -277,6 +277,21 @@ fn io_workers(cores: usize) -> usize {
     cores.div_ceil(8)
 }
 
+/// Names the runtime's threads for `top -H` and /proc/PID/task/*/comm: the async workers
+/// (TLS and HTTP) are `injector-io`, the blocking pool that runs the reviews `injector-pool`.
+/// tokio starts its workers on pool threads while the runtime is built, before anything
+/// else can ask for one, so the first `io` threads named are the workers.
+fn thread_namer(io: usize) -> impl Fn() -> String + Send + Sync + 'static {
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    move || {
+        if started.fetch_add(1, Relaxed) < io {
+            "injector-io".into()
+        } else {
+            "injector-pool".into()
+        }
+    }
+}
+
 /// The `serve` subcommand: start, wait for SIGTERM/SIGINT, drain, exit.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bench_null = args.bench_null;
@@ -286,9 +301,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // queue work in the kernel instead of in tokio, and each extra thread grows the allocator's
     // per-thread arenas (RSS creeping under sustained load). The deadline still bounds waiting.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let io = io_workers(cores);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .worker_threads(io_workers(cores))
+        .worker_threads(io)
+        .thread_name_fn(thread_namer(io))
         .max_blocking_threads(cores.max(2) * 2)
         .build()
         .context("cannot start the async runtime")?;
