@@ -32,7 +32,7 @@ conformance: ## Replay Istio's golden vectors (injection and iptables), one line
 	$(CARGO) test -p injector-engine --test conformance -- --nocapture
 	$(CARGO) test -p mesh-init --test conformance -- --nocapture
 
-bench: ## Regenerate BENCHMARKS.md: criterion, TLS load vs a null webhook, soak, mesh-init vs iptables-restore (root, ~25 min)
+bench: ## Regenerate BENCHMARKS.md: criterion, instruction counts, TLS load vs a null webhook, soak, mesh-init vs iptables-restore (root, ~25 min)
 	bench/run.sh
 
 images: ## Build both container images (static musl binaries; needs Docker with BuildKit)

@@ -4,7 +4,7 @@
 # iptables-restore in fresh network namespaces, then bench/report.py.
 #
 #   bench/run.sh                 everything (about 25 minutes with the 5-minute soak)
-#   bench/run.sh engine init     only some steps: engine init load iptables report
+#   bench/run.sh engine init     only some steps: engine init instructions load iptables report
 #
 # Environment: SOAK_MINUTES (default 5), LOAD_SECONDS (per point, default 10),
 # ISTIO_INJECT_VECTORS (Istio's config for the template-parsing benchmark; default
@@ -17,15 +17,16 @@ target=${CARGO_TARGET_DIR:-$root/target}
 out=${BENCH_OUT:-$target/bench}
 mkdir -p "$out"
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(engine init load iptables report)
+[ ${#steps[@]} -gt 0 ] || steps=(engine init instructions load iptables report)
 want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 
 if [ -z "${ISTIO_INJECT_VECTORS:-}" ] && [ -d "$root/../shared/conformance/istio-inject" ]; then
     export ISTIO_INJECT_VECTORS="$root/../shared/conformance/istio-inject"
 fi
 
-# Tools from Debian: h2load (nghttp2-client), hyperfine, strace.
+# Tools from Debian: h2load (nghttp2-client), hyperfine, strace, valgrind.
 need=()
+command -v valgrind >/dev/null || need+=(valgrind)
 command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v hyperfine >/dev/null || need+=(hyperfine)
 command -v strace >/dev/null || need+=(strace)
@@ -64,6 +65,20 @@ if want init; then
     echo "== criterion: mesh-init" >&2
     cargo bench -p mesh-init --bench plan 2>&1 | tee "$out/criterion-init.txt" >&2
 fi
+if want instructions; then
+    echo "== instructions per call of the scale curves (callgrind)" >&2
+    # The bench executables as cargo builds them for `cargo bench` (bench profile).
+    bench_bin() {
+        cargo bench -p "$1" --bench "$2" --no-run --message-format=json 2>/dev/null |
+            python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and "bench" in m["target"]["kind"]:
+        print(m["executable"])'
+    }
+    python3 bench/instructions.py --engine-bench "$(bench_bin injector-engine inject)" \
+        --init-bench "$(bench_bin mesh-init plan)" --out "$out/instructions.json"
+fi
 if want load || want iptables; then
     cargo build --release -p sidecar-injector -p mesh-init >&2
 fi
@@ -96,7 +111,8 @@ m["load_end"] = open("/proc/loadavg").read().split()[:3]
 json.dump(m, open(sys.argv[1], "w"), indent=1)
 PY
     python3 bench/report.py --criterion "$target/criterion" --machine "$out/machine.json" \
-        --load "$out/load.json" --iptables "$out/iptables.json" > BENCHMARKS.md.new
+        --load "$out/load.json" --iptables "$out/iptables.json" \
+        --instructions "$out/instructions.json" > BENCHMARKS.md.new
     mv BENCHMARKS.md.new BENCHMARKS.md
     echo "wrote BENCHMARKS.md" >&2
 fi

@@ -63,7 +63,9 @@ fn cidrs(n: usize) -> String {
         .join(",")
 }
 
-/// Plan and render: what `mesh-init` computes before it runs `iptables-restore`.
+/// Plan and render: what `mesh-init` computes before it runs `iptables-restore`. Never
+/// inlined: bench/instructions.py counts the instructions of its calls.
+#[inline(never)]
 fn plan_and_render(cfg: &CaptureConfig) -> String {
     let plan = plan::iptables::plan(cfg);
     restore::render(plan.family(Family::V4))
