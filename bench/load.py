@@ -111,11 +111,16 @@ def review(containers, envs, probes=True):
 
 # --- the server -------------------------------------------------------------------------------
 
-def proc_cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
+def stat_cpu_seconds(stat_path):
+    """utime + stime of a /proc stat file (a process's, or one thread's under task/)."""
+    with open(stat_path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def proc_cpu_seconds(pid):
+    return stat_cpu_seconds(f"/proc/{pid}/stat")
 
 
 def io_thread_cpu_seconds(pid):
@@ -124,15 +129,13 @@ def io_thread_cpu_seconds(pid):
     never exit, so their counters cover the whole point."""
     total = 0.0
     for tid in os.listdir(f"/proc/{pid}/task"):
+        task = f"/proc/{pid}/task/{tid}"
         try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                if f.read().strip() != "injector-io":
-                    continue
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"{task}/comm") as f:
+                if f.read().strip() == "injector-io":
+                    total += stat_cpu_seconds(f"{task}/stat")
         except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS
+            continue  # a pool thread that exited meanwhile
     return total
 
 
