@@ -72,8 +72,7 @@ def measure(binary, group, size, function, workdir):
     os.unlink(out)
     if calls == 0:
         raise RuntimeError(f"no call of {function} in {group}/{size}")
-    return {"size": size, "instructions": total // calls, "calls": calls,
-            "command": " ".join(cmd[:4] + ["<bench>"] + cmd[5:])}
+    return {"size": size, "instructions": total // calls, "calls": calls}
 
 
 def sizes(binary, group):
