@@ -69,15 +69,21 @@ if want instructions; then
     echo "== instructions per call of the scale curves (callgrind)" >&2
     # The bench executables as cargo builds them for `cargo bench` (bench profile).
     bench_bin() {
-        cargo bench -p "$1" --bench "$2" --no-run --message-format=json 2>/dev/null |
+        cargo bench -p "$1" --bench "$2" --no-run --message-format=json |
             python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and "bench" in m["target"]["kind"]:
         print(m["executable"])'
     }
-    python3 bench/instructions.py --engine-bench "$(bench_bin injector-engine inject)" \
-        --init-bench "$(bench_bin mesh-init plan)" --out "$out/instructions.json"
+    engine_bench=$(bench_bin injector-engine inject)
+    init_bench=$(bench_bin mesh-init plan)
+    if [ -z "$engine_bench" ] || [ -z "$init_bench" ]; then
+        echo "no bench executable found in cargo's output" >&2
+        exit 1
+    fi
+    python3 bench/instructions.py --engine-bench "$engine_bench" --init-bench "$init_bench" \
+        --out "$out/instructions.json"
 fi
 if want load || want iptables; then
     cargo build --release -p sidecar-injector -p mesh-init >&2
