@@ -5,8 +5,9 @@ Wall-clock times on a shared machine drift between runs by more than a scale cur
 allowance, so a curve can look superlinear when the code did not change. The instructions a
 call executes do not drift: they show whether the work per item grows with the size (a
 quadratic corner) or not. For each point this runs the criterion bench under
-`valgrind --tool=callgrind`, collecting only inside the function the point measures, and
-divides the instructions by the calls.
+`valgrind --tool=callgrind`, collecting only inside the function the point measures, in two
+profiling loops of different lengths, and divides the difference in instructions by the
+difference in calls (which leaves out the first calls' one-time costs).
 
   python3 bench/instructions.py --engine-bench BIN --init-bench BIN --out instructions.json
 """
@@ -60,10 +61,11 @@ def count(path, function):
     return total, calls
 
 
-def measure(binary, group, size, function, workdir):
+def collect(binary, group, size, function, seconds, workdir):
+    """(instructions, calls) of `function` over criterion's profiling loop of one point."""
     out = os.path.join(workdir, f"{group}-{size}.cg")
     cmd = ["valgrind", "--tool=callgrind", f"--toggle-collect={function}",
-           f"--callgrind-out-file={out}", binary, "--bench", "--profile-time", "1",
+           f"--callgrind-out-file={out}", binary, "--bench", "--profile-time", str(seconds),
            f"^{group}/{size}$"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not os.path.exists(out):
@@ -72,7 +74,23 @@ def measure(binary, group, size, function, workdir):
     os.unlink(out)
     if calls == 0:
         raise RuntimeError(f"no call of {function} in {group}/{size}")
-    return {"size": size, "instructions": total // calls, "calls": calls}
+    return total, calls
+
+
+def measure(binary, group, size, function, workdir):
+    """Instructions per call in the steady state. The first calls also pay one-time costs (the
+    allocator's first pages, lazily built tables), and how many calls a timed loop makes
+    depends on the machine's speed, so one loop's average moves with it. Two loops of
+    different lengths differ only by calls, and their difference cancels the one-time costs."""
+    short = collect(binary, group, size, function, 1, workdir)
+    for seconds in (3, 6, 12):
+        long = collect(binary, group, size, function, seconds, workdir)
+        if long[1] > short[1]:
+            break
+    else:
+        raise RuntimeError(f"{group}/{size}: longer loops made no more calls")
+    per_call = (long[0] - short[0]) // (long[1] - short[1])
+    return {"size": size, "instructions": per_call, "calls": [short[1], long[1]]}
 
 
 def sizes(binary, group):

@@ -177,11 +177,12 @@ def criterion_section(doc, crit, engine_cmd, init_cmd, instructions=None):
             "between consecutive sizes is log(t₂/t₁)/log(n₂/n₁): 1 is linear, below 1 means "
             f"fixed costs still dominate, 2 would be quadratic. Wall-clock times on this shared "
             "machine drift between and within runs, so each point's instructions per call are "
-            "counted too (callgrind, collecting only inside the measured function: "
+            "counted too (callgrind, collecting only inside the measured function, the "
+            "difference between a short and a long loop so that one-time costs cancel: "
             "`python3 bench/instructions.py`, run by bench/run.sh), and the curve's growth is "
-            "judged on them, which hardly drift (between two runs, under 0.1% for reviews and up "
-            "to 4% for mesh-init's planning, whose hash tables are seeded per process): linear "
-            "or better = every instruction exponent "
+            "judged on them, which hardly drift (between two runs, under 0.1% for reviews, and "
+            "up to 10% at a few of mesh-init's 100-item points, which moves an exponent over a "
+            "tenfold step by at most 0.04): linear or better = every instruction exponent "
             f"≤ {INSTRUCTION_GROWTH_LIMIT}. Without the counts the time exponents are judged, "
             f"each ≤ {GROWTH_LIMIT} (noise allowance).", "")
     curves = [
