@@ -3,8 +3,8 @@
 
 Wall-clock times on a shared machine drift between runs by more than a scale curve's noise
 allowance, so a curve can look superlinear when the code did not change. The instructions a
-call executes do not drift: they show whether the work per item grows with the size (a
-quadratic corner) or not. For each point this runs the criterion bench under
+call executes hardly drift (bench/analysis.md gives the spread between runs): they show whether
+the work per item grows with the size (a quadratic corner) or not. For each point this runs the criterion bench under
 `valgrind --tool=callgrind`, collecting only inside the function the point measures, in two
 profiling loops of different lengths, and divides the difference in instructions by the
 difference in calls (which leaves out the first calls' one-time costs).
@@ -81,7 +81,7 @@ def measure(binary, group, size, function, workdir):
     """Instructions per call in the steady state. The first calls also pay one-time costs (the
     allocator's first pages, lazily built tables), and how many calls a timed loop makes
     depends on the machine's speed, so one loop's average moves with it. Two loops of
-    different lengths differ only by calls, and their difference cancels the one-time costs."""
+    different lengths pay the same one-time costs, so their difference leaves them out."""
     short = collect(binary, group, size, function, 1, workdir)
     for seconds in (3, 6, 12):
         long = collect(binary, group, size, function, seconds, workdir)
