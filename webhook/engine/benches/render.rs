@@ -20,6 +20,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use injector_engine::Injector;
 use injector_engine::data;
+use injector_engine::doc::Node;
 
 use common::{Loaded, minimal_pod, pod};
 
@@ -35,7 +36,8 @@ fn bench(c: &mut Criterion) {
         ("3_containers_probes", pod(3, 0, true)),
     ];
     for (name, pod) in &pods {
-        let input = loaded.input(pod);
+        let pod = Node::view(pod);
+        let input = loaded.input(&pod);
         c.bench_function(&format!("data/{name}"), |b| {
             b.iter(|| data::build(black_box(&input)))
         });

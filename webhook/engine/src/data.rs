@@ -8,6 +8,8 @@ use std::sync::Arc;
 use gotmpl::{Schema, Shape, Value as T};
 use serde_json::{Value, json};
 
+use crate::doc::Node;
+
 /// Everything that goes into one render.
 pub struct Input<'a> {
     /// `.TypeMeta`: the owner's kind and apiVersion.
@@ -17,7 +19,7 @@ pub struct Input<'a> {
     pub owner_name: &'a str,
     pub owner_namespace: &'a str,
     /// The stripped pod (its `metadata` and `spec`).
-    pub pod: &'a Value,
+    pub pod: &'a Node<'a>,
     pub proxy_config: &'a Value,
     pub mesh: &'a Value,
     /// `mesh` already converted, when the caller has it.
@@ -106,7 +108,7 @@ known_fields! {
 
 /// Builds the template data value.
 pub fn build(input: &Input<'_>) -> T {
-    let empty = json!({});
+    let empty = Node::object();
     let mut meta = T::structure_with(input.pod.get("metadata").unwrap_or(&empty), &Objects);
     // Labels and annotations are maps even when absent (or not objects), so `index` gives "".
     if let T::Struct(s) = &mut meta {
@@ -336,7 +338,7 @@ mod tests {
     #[test]
     fn a_mesh_changed_for_one_pod_is_converted_once_without_the_load_time_text() {
         let mesh = json!({"defaultConfig": {"concurrency": 2}, "trustDomain": "td"});
-        let pod = json!({"metadata": {}, "spec": {}});
+        let pod = Node::from_value(json!({"metadata": {}, "spec": {}}));
         let values = T::Nil;
         let input = Input {
             kind: "Deployment",

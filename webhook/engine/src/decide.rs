@@ -1,6 +1,6 @@
 //! Inject or skip, with Istio's precedence (`injectRequired`, spec §2.2).
 
-use serde_json::Value;
+use crate::doc::Node;
 
 use crate::config::{InjectorConfig, LabelSelector, Policy};
 
@@ -53,13 +53,12 @@ impl std::fmt::Display for SkipReason {
 
 /// The pod's own choice: label `sidecar.istio.io/inject` wins over the annotation of that name;
 /// only the exact strings `true`/`false` count.
-fn explicit_choice(meta: &Value) -> Option<bool> {
-    let label = crate::at(meta, &["labels"]).and_then(|l| l.get(INJECT));
-    let value = match label {
+fn explicit_choice(meta: &Node<'_>) -> Option<bool> {
+    let value = match meta.at(&["labels", INJECT]) {
         Some(v) => v.as_str().unwrap_or(""),
-        None => crate::at(meta, &["annotations"])
-            .and_then(|a| a.get(INJECT))
-            .and_then(Value::as_str)
+        None => meta
+            .at(&["annotations", INJECT])
+            .and_then(Node::as_str)
             .unwrap_or(""),
     };
     match value {
@@ -70,14 +69,14 @@ fn explicit_choice(meta: &Value) -> Option<bool> {
 }
 
 /// Decides for a pod in `namespace` (already defaulted from the request).
-pub fn decide(pod: &Value, namespace: &str, config: &InjectorConfig) -> Decision {
-    if crate::at(pod, &["spec", "hostNetwork"]).and_then(Value::as_bool) == Some(true) {
+pub fn decide(pod: &Node<'_>, namespace: &str, config: &InjectorConfig) -> Decision {
+    if pod.at(&["spec", "hostNetwork"]).and_then(Node::as_bool) == Some(true) {
         return Decision::Skip(SkipReason::HostNetwork);
     }
     if IGNORED_NAMESPACES.contains(&namespace) {
         return Decision::Skip(SkipReason::IgnoredNamespace(namespace.to_string()));
     }
-    let empty = Value::Null;
+    let empty = Node::Null;
     let meta = pod.get("metadata").unwrap_or(&empty);
     let labels = meta.get("labels").unwrap_or(&empty);
     let mut choice = explicit_choice(meta);
@@ -104,11 +103,11 @@ pub fn decide(pod: &Value, namespace: &str, config: &InjectorConfig) -> Decision
 impl LabelSelector {
     /// Kubernetes label-selector semantics; an empty selector matches nothing here (Istio skips
     /// empty selectors rather than letting them match everything).
-    pub fn matches(&self, labels: &Value) -> bool {
+    pub fn matches(&self, labels: &Node<'_>) -> bool {
         if self.match_labels.is_empty() && self.match_expressions.is_empty() {
             return false;
         }
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
+        let get = |k: &str| labels.get(k).and_then(Node::as_str);
         self.match_labels
             .iter()
             .all(|(k, v)| get(k) == Some(v.as_str()))
@@ -128,6 +127,7 @@ impl LabelSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doc::Node;
     use serde_json::json;
 
     fn config(policy: Policy) -> InjectorConfig {
@@ -148,7 +148,7 @@ mod tests {
     fn host_network_pods_are_skipped_even_when_opted_in() {
         let pod = json!({"metadata": {"labels": {INJECT: "true"}}, "spec": {"hostNetwork": true}});
         assert_eq!(
-            decide(&pod, "ns", &config(Policy::Enabled)),
+            decide(&Node::view(&pod), "ns", &config(Policy::Enabled)),
             Decision::Skip(SkipReason::HostNetwork)
         );
     }
@@ -157,7 +157,7 @@ mod tests {
     fn system_namespaces_are_skipped() {
         let pod = json!({"metadata": {}, "spec": {}});
         assert!(matches!(
-            decide(&pod, "kube-system", &config(Policy::Enabled)),
+            decide(&Node::view(&pod), "kube-system", &config(Policy::Enabled)),
             Decision::Skip(SkipReason::IgnoredNamespace(_))
         ));
     }
@@ -167,13 +167,13 @@ mod tests {
         let pod =
             json!({"metadata": {"labels": {INJECT: "true"}, "annotations": {INJECT: "false"}}});
         assert_eq!(
-            decide(&pod, "ns", &config(Policy::Disabled)),
+            decide(&Node::view(&pod), "ns", &config(Policy::Disabled)),
             Decision::Inject
         );
         let pod =
             json!({"metadata": {"labels": {INJECT: "false"}, "annotations": {INJECT: "true"}}});
         assert_eq!(
-            decide(&pod, "ns", &config(Policy::Enabled)),
+            decide(&Node::view(&pod), "ns", &config(Policy::Enabled)),
             Decision::Skip(SkipReason::OptedOut)
         );
     }
@@ -182,11 +182,11 @@ mod tests {
     fn odd_values_fall_back_to_the_policy() {
         let pod = json!({"metadata": {"annotations": {INJECT: "yes"}}});
         assert_eq!(
-            decide(&pod, "ns", &config(Policy::Enabled)),
+            decide(&Node::view(&pod), "ns", &config(Policy::Enabled)),
             Decision::Inject
         );
         assert_eq!(
-            decide(&pod, "ns", &config(Policy::Disabled)),
+            decide(&Node::view(&pod), "ns", &config(Policy::Disabled)),
             Decision::Skip(SkipReason::PolicyDisabled)
         );
     }
@@ -198,11 +198,11 @@ mod tests {
         cfg.always_inject = vec![selector("app", "x")];
         let pod = json!({"metadata": {"labels": {"app": "x"}}});
         assert_eq!(
-            decide(&pod, "ns", &cfg),
+            decide(&Node::view(&pod), "ns", &cfg),
             Decision::Skip(SkipReason::NeverInjectSelector)
         );
         cfg.never_inject.clear();
-        assert_eq!(decide(&pod, "ns", &cfg), Decision::Inject);
+        assert_eq!(decide(&Node::view(&pod), "ns", &cfg), Decision::Inject);
     }
 
     #[test]
@@ -210,14 +210,18 @@ mod tests {
         let mut cfg = config(Policy::Enabled);
         cfg.never_inject = vec![selector("app", "x")];
         let pod = json!({"metadata": {"labels": {"app": "x", INJECT: "true"}}});
-        assert_eq!(decide(&pod, "ns", &cfg), Decision::Inject);
+        assert_eq!(decide(&Node::view(&pod), "ns", &cfg), Decision::Inject);
     }
 
     #[test]
     fn unknown_policy_injects_nothing() {
         let pod = json!({"metadata": {"labels": {INJECT: "true"}}});
         assert!(matches!(
-            decide(&pod, "ns", &config(Policy::Other("maybe".into()))),
+            decide(
+                &Node::view(&pod),
+                "ns",
+                &config(Policy::Other("maybe".into()))
+            ),
             Decision::Skip(SkipReason::InvalidPolicy(_))
         ));
     }
@@ -225,6 +229,6 @@ mod tests {
     #[test]
     fn empty_selectors_never_match() {
         let sel = LabelSelector::default();
-        assert!(!sel.matches(&json!({"a": "b"})));
+        assert!(!sel.matches(&Node::from_value(json!({"a": "b"}))));
     }
 }

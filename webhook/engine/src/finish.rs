@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::doc::Node;
+use crate::doc::{Members, Node};
 use crate::gojson::{self, GoType};
 use crate::merge::{self, MergeError};
 use crate::validate::parse_go_bool;
@@ -49,99 +49,59 @@ pub struct PostContext<'a> {
     pub injected_annotations: &'a BTreeMap<String, String>,
 }
 
-fn list<'a>(pod: &'a Value, field: &str) -> &'a [Value] {
-    crate::at(pod, &["spec", field])
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-fn list_mut<'a>(pod: &'a mut Value, field: &str) -> Option<&'a mut Vec<Value>> {
-    crate::at_mut(pod, &["spec", field]).and_then(Value::as_array_mut)
-}
-
-fn name_of(c: &Value) -> &str {
-    crate::field(c, "name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-pub fn find<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
-    items.iter().find(|c| name_of(c) == name)
-}
-
-/// `FindContainerFromPod`: containers first, then init containers.
-pub fn find_in_pod<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
-    find(list(pod, "containers"), name).or_else(|| find(list(pod, "initContainers"), name))
-}
-
-/// [`find`] in the original pod.
-fn find_node<'n, 'a>(items: &'n [Node<'a>], name: &str) -> Option<&'n Node<'a>> {
+/// The first item of `items` named `name`.
+pub fn find<'n, 'a>(items: &'n [Node<'a>], name: &str) -> Option<&'n Node<'a>> {
     items.iter().find(|c| c.name() == name)
 }
 
-/// [`find_in_pod`] in the original pod.
-fn find_node_in_pod<'n, 'a>(pod: &'n Node<'a>, name: &str) -> Option<&'n Node<'a>> {
-    find_node(pod.list("containers"), name).or_else(|| find_node(pod.list("initContainers"), name))
+/// `FindContainerFromPod`: containers first, then init containers.
+pub fn find_in_pod<'n, 'a>(pod: &'n Node<'a>, name: &str) -> Option<&'n Node<'a>> {
+    find(pod.list("containers"), name).or_else(|| find(pod.list("initContainers"), name))
 }
 
-fn find_in_pod_mut<'a>(pod: &'a mut Value, name: &str) -> Option<&'a mut Value> {
-    let in_containers = find(list(pod, "containers"), name).is_some();
+fn find_in_pod_mut<'n, 'a>(pod: &'n mut Node<'a>, name: &str) -> Option<&'n mut Node<'a>> {
+    let in_containers = find(pod.list("containers"), name).is_some();
     let field = if in_containers {
         "containers"
     } else {
         "initContainers"
     };
-    list_mut(pod, field)?
-        .iter_mut()
-        .find(|c| name_of(c) == name)
+    pod.list_mut(field)?.iter_mut().find(|c| c.name() == name)
 }
 
-pub fn annotations(pod: &Value) -> BTreeMap<String, String> {
-    string_map(crate::at(pod, &["metadata", "annotations"]))
+pub fn annotations(pod: &Node<'_>) -> BTreeMap<String, String> {
+    string_map(pod.at(&["metadata", "annotations"]))
 }
 
-pub fn labels(pod: &Value) -> BTreeMap<String, String> {
-    string_map(crate::at(pod, &["metadata", "labels"]))
+pub fn labels(pod: &Node<'_>) -> BTreeMap<String, String> {
+    string_map(pod.at(&["metadata", "labels"]))
 }
 
 /// One annotation's value as [`annotations`] spells it, without copying all of them.
-pub fn annotation<'a>(pod: &'a Value, name: &str) -> Option<Cow<'a, str>> {
-    crate::at(pod, &["metadata", "annotations", name]).map(as_text)
+pub fn annotation<'n>(pod: &'n Node<'_>, name: &str) -> Option<Cow<'n, str>> {
+    pod.at(&["metadata", "annotations", name]).map(Node::text)
 }
 
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
+fn string_map(v: Option<&Node<'_>>) -> BTreeMap<String, String> {
+    v.and_then(Node::as_object)
         .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), as_text(v).into_owned()))
+        .flat_map(|m| m.iter())
+        .map(|(k, v)| (k.to_string(), v.text().into_owned()))
         .collect()
 }
 
-/// A metadata value as text: strings as they are, null as empty, anything else as JSON.
-fn as_text(v: &Value) -> Cow<'_, str> {
-    match v {
-        Value::String(s) => Cow::Borrowed(s),
-        Value::Null => Cow::Borrowed(""),
-        other => Cow::Owned(other.to_string()),
-    }
-}
-
 /// The metadata map at `/metadata/<field>`, created if missing.
-fn meta_map<'a>(pod: &'a mut Value, field: &str) -> &'a mut Map<String, Value> {
-    let root = pod.as_object_mut().expect("a pod is an object");
-    object_member(object_member(root, "metadata"), field)
+fn meta_map<'p, 'a>(pod: &'p mut Node<'a>, field: &str) -> &'p mut Members<'a> {
+    object_member(pod.object_member("metadata"), field)
 }
 
-/// `map[key]` as an object: created, or replaced by an empty one, when it is not one. Found
-/// by [`crate::member`], which scans a small map instead of hashing the key.
-fn object_member<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    if !crate::member(map, key).is_some_and(Value::is_object) {
-        map.insert(key.to_owned(), Value::Object(Map::new()));
+/// `map[key]` as an object: created, or replaced by an empty one, when it is not one.
+fn object_member<'p, 'a>(map: &'p mut Members<'a>, key: &str) -> &'p mut Members<'a> {
+    let member = map.entry(key, Node::object);
+    if !member.is_object() {
+        *member = Node::object();
     }
-    crate::member_mut(map, key)
-        .and_then(Value::as_object_mut)
-        .expect("just made an object")
+    member.as_object_mut().expect("just made an object")
 }
 
 /// The container names a previous injection recorded (`sidecar.istio.io/status`), or `None`
@@ -152,16 +112,12 @@ pub struct PreviousInjection {
 }
 
 /// Whether the pod carries saved overrides (`proxy.istio.io/overrides`).
-pub fn has_overrides(pod: &Value) -> bool {
-    crate::at(pod, &["metadata", "annotations"])
-        .and_then(|a| a.get(OVERRIDES))
-        .is_some()
+pub fn has_overrides(pod: &Node<'_>) -> bool {
+    pod.at(&["metadata", "annotations", OVERRIDES]).is_some()
 }
 
-pub fn previous_injection(pod: &Value) -> Option<PreviousInjection> {
-    let text = crate::at(pod, &["metadata", "annotations"])?
-        .get(STATUS)?
-        .as_str()?;
+pub fn previous_injection(pod: &Node<'_>) -> Option<PreviousInjection> {
+    let text = pod.at(&["metadata", "annotations", STATUS])?.as_str()?;
     injection_status(text)
 }
 
@@ -221,13 +177,13 @@ fn prometheus_port(annotations: &BTreeMap<String, String>) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn clear_prometheus(pod: &mut Value) {
+fn clear_prometheus(pod: &mut Node<'_>) {
     let anns = meta_map(pod, "annotations");
     anns.retain(|k, _| !matches!(prometheus_label(k), Some(SCRAPE | PORT | PATH | TARGETS)));
 }
 
 /// `stripPod`: removes what a previous injection added, so rendering sees the user's pod.
-pub fn strip_pod(pod: &Value, mesh_status_port: i64) -> Value {
+pub fn strip_pod<'a>(pod: &Node<'a>, mesh_status_port: i64) -> Node<'a> {
     let Some(prev) = previous_injection(pod) else {
         return pod.clone();
     };
@@ -236,44 +192,40 @@ pub fn strip_pod(pod: &Value, mesh_status_port: i64) -> Value {
         ("containers", &prev.containers),
         ("initContainers", &prev.init_containers),
     ] {
-        if let Some(items) = list_mut(&mut out, field) {
-            items.retain(|c| !names.iter().any(|n| n == name_of(c)));
+        if let Some(items) = out.list_mut(field) {
+            items.retain(|c| !names.iter().any(|n| n == c.name()));
         }
     }
     if prometheus_port(&annotations(&out)) == Some(mesh_status_port.to_string().as_str()) {
         clear_prometheus(&mut out);
     }
-    meta_map(&mut out, "annotations").remove(STATUS);
+    meta_map(&mut out, "annotations").swap_remove(STATUS);
     out
 }
 
-fn parse_overrides(pod: &Value) -> Result<(Vec<Value>, Vec<Value>), FinishError> {
-    overrides_in(annotation(pod, OVERRIDES).as_deref())
-}
-
 /// The containers saved in a `proxy.istio.io/overrides` annotation's text.
-fn overrides_in(text: Option<&str>) -> Result<(Vec<Value>, Vec<Value>), FinishError> {
+fn overrides_in(
+    text: Option<&str>,
+) -> Result<(Vec<Node<'static>>, Vec<Node<'static>>), FinishError> {
     let Some(text) = text else {
         return Ok((vec![], vec![]));
     };
-    let v: Value = serde_json::from_str(text).map_err(FinishError::Overrides)?;
-    let get = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+    let mut v: Value = serde_json::from_str(text).map_err(FinishError::Overrides)?;
+    let mut take = |k: &str| match v.get_mut(k).map(Value::take) {
+        Some(Value::Array(items)) => items.into_iter().map(Node::from_value).collect(),
+        _ => vec![],
     };
-    Ok((get("containers"), get("initContainers")))
+    Ok((take("containers"), take("initContainers")))
 }
 
 /// `reinsertOverrides`: containers saved in `proxy.istio.io/overrides` come back before
 /// rendering, so templates see the pod as the user wrote it.
-pub fn reinsert_overrides(pod: Value) -> Result<Value, FinishError> {
-    let (containers, init) = parse_overrides(&pod)?;
+pub fn reinsert_overrides(pod: Node<'_>) -> Result<Node<'_>, FinishError> {
+    let (containers, init) = overrides_in(annotation(&pod, OVERRIDES).as_deref())?;
     let mut pod = pod;
     for (field, saved) in [("containers", containers), ("initContainers", init)] {
         for c in saved {
-            if find(list(&pod, field), name_of(&c)).is_some() {
+            if find(pod.list(field), c.name()).is_some() {
                 continue;
             }
             ensure_list(&mut pod, field).push(c);
@@ -282,19 +234,11 @@ pub fn reinsert_overrides(pod: Value) -> Result<Value, FinishError> {
     Ok(pod)
 }
 
-fn ensure_list<'a>(pod: &'a mut Value, field: &str) -> &'a mut Vec<Value> {
-    let root = pod.as_object_mut().expect("a pod is an object");
-    let spec = root.entry("spec").or_insert_with(|| json!({}));
-    if !spec.is_object() {
-        *spec = json!({});
-    }
-    let l = spec
-        .as_object_mut()
-        .expect("spec is an object")
-        .entry(field)
-        .or_insert_with(|| json!([]));
+fn ensure_list<'p, 'a>(pod: &'p mut Node<'a>, field: &str) -> &'p mut Vec<Node<'a>> {
+    let spec = pod.object_member("spec");
+    let l = spec.entry(field, || Node::Array(vec![]));
     if !l.is_array() {
-        *l = json!([]);
+        *l = Node::Array(vec![]);
     }
     l.as_array_mut().expect("just made a list")
 }
@@ -302,19 +246,14 @@ fn ensure_list<'a>(pod: &'a mut Value, field: &str) -> &'a mut Vec<Value> {
 /// `reapplyOverwrittenContainers`: a container the user declared under an injected name
 /// (`istio-proxy`, `istio-init`, …) is merged back over the injected one and remembered in
 /// `proxy.istio.io/overrides`.
-pub fn reapply_overwritten_containers(
-    final_pod: Value,
-    original: &Node<'_>,
-    template_pod: &Value,
+pub fn reapply_overwritten_containers<'a>(
+    final_pod: Node<'a>,
+    original: &Node<'a>,
+    template_pod: &Node<'_>,
     proxy_interception_tproxy: bool,
-) -> Result<Value, FinishError> {
-    // The module's `annotation` reads a `Value`; the original is a `Node`.
-    let original_annotation = |name| original.at(&["metadata", "annotations", name]);
-    let (saved_containers, saved_init) =
-        overrides_in(original_annotation(OVERRIDES).map(Node::text).as_deref())?;
-    let prev = original_annotation(STATUS)
-        .and_then(Node::as_str)
-        .and_then(injection_status);
+) -> Result<Node<'a>, FinishError> {
+    let (saved_containers, saved_init) = overrides_in(annotation(original, OVERRIDES).as_deref())?;
+    let prev = previous_injection(original);
     let already = prev.is_some();
     let prev = prev.unwrap_or(PreviousInjection {
         containers: vec![],
@@ -329,29 +268,35 @@ pub fn reapply_overwritten_containers(
         ("initContainers", &prev.init_containers, &saved_init),
     ] {
         let mut applied = 0;
-        for c in list(template_pod, field) {
-            let name = name_of(c);
+        for c in template_pod.list(field) {
+            let name = c.name();
             if injected_before.iter().any(|n| n == name) {
                 continue;
             }
             let found = find(saved, name).cloned().or_else(|| {
                 let user = if field == "containers" {
-                    find_node(original.list("containers"), name)
+                    find(original.list("containers"), name)
                 } else {
-                    find_node_in_pod(original, name)
+                    find_in_pod(original, name)
                 };
-                user.map(Node::to_value)
+                user.cloned()
             });
             let Some(mut overlay) = found else { continue };
             if let Some(obj) = overlay.as_object_mut()
                 && obj
                     .get("image")
-                    .and_then(Value::as_str)
+                    .and_then(Node::as_str)
                     .is_some_and(|i| i == "auto" || i.is_empty())
             {
-                obj.remove("image");
+                obj.swap_remove("image");
             }
-            merge::merge_into(&mut final_pod, &json!({"spec": {field: [overlay.clone()]}}))
+            let patch = [(
+                "spec",
+                [(field, Node::Array(vec![overlay.clone()]))]
+                    .into_iter()
+                    .collect(),
+            )];
+            merge::merge_owned(&mut final_pod, patch.into_iter().collect())
                 .map_err(FinishError::Reapply)?;
             if applied == 0 {
                 object.key(field);
@@ -370,7 +315,7 @@ pub fn reapply_overwritten_containers(
     object.close();
     if !already && any {
         let overrides = String::from_utf8(overrides).expect("JSON text is UTF-8");
-        meta_map(&mut final_pod, "annotations").insert(OVERRIDES.into(), Value::String(overrides));
+        meta_map(&mut final_pod, "annotations").insert(OVERRIDES, Node::from(overrides));
     }
     adjust_init_container_user(&mut final_pod, original, proxy_interception_tproxy);
     Ok(final_pod)
@@ -378,23 +323,27 @@ pub fn reapply_overwritten_containers(
 
 /// `adjustInitContainerUser`: istio-init's `-u` follows a user-set proxy uid; under CNI the
 /// validation container runs as that user too; TPROXY forces the proxy back to uid 0.
-fn adjust_init_container_user(final_pod: &mut Value, original: &Node<'_>, mesh_tproxy: bool) {
-    let Some(user) = find_node_in_pod(original, PROXY) else {
+fn adjust_init_container_user<'a>(
+    final_pod: &mut Node<'a>,
+    original: &Node<'a>,
+    mesh_tproxy: bool,
+) {
+    let Some(user) = find_in_pod(original, PROXY) else {
         return;
     };
     let id = |field| {
         user.at(&["securityContext", field])
-            .filter(|v| **v != Node::Null)
-            .map(Node::to_value)
+            .filter(|v| !v.is_null())
+            .cloned()
     };
     let run_as_user = id("runAsUser");
     let run_as_group = id("runAsGroup");
     if run_as_user.is_none() && run_as_group.is_none() {
         return;
     }
-    let init_name = if find(list(final_pod, "initContainers"), INIT).is_some() {
+    let init_name = if find(final_pod.list("initContainers"), INIT).is_some() {
         INIT
-    } else if find(list(final_pod, "initContainers"), VALIDATION).is_some() {
+    } else if find(final_pod.list("initContainers"), VALIDATION).is_some() {
         VALIDATION
     } else {
         return;
@@ -406,43 +355,44 @@ fn adjust_init_container_user(final_pod: &mut Value, original: &Node<'_>, mesh_t
         && let Some(sidecar) = find_in_pod_mut(final_pod, PROXY)
         && let Some(sc) = sidecar
             .get_mut("securityContext")
-            .and_then(Value::as_object_mut)
+            .and_then(Node::as_object_mut)
     {
-        sc.insert("runAsUser".into(), json!(0));
+        sc.insert("runAsUser", Node::from(0));
     }
-    let Some(init) = list_mut(final_pod, "initContainers")
-        .and_then(|l| l.iter_mut().find(|c| name_of(c) == init_name))
+    let Some(init) = final_pod
+        .list_mut("initContainers")
+        .and_then(|l| l.iter_mut().find(|c| c.name() == init_name))
     else {
         return;
     };
     if !tproxy && init_name == VALIDATION {
         let obj = init.as_object_mut().expect("containers are objects");
-        let sc = obj.entry("securityContext").or_insert_with(|| json!({}));
+        let sc = obj.entry("securityContext", Node::object);
         if let Some(sc) = sc.as_object_mut() {
             if let Some(u) = &run_as_user {
-                sc.insert("runAsUser".into(), u.clone());
+                sc.insert("runAsUser", u.clone());
             }
             if let Some(g) = &run_as_group {
-                sc.insert("runAsGroup".into(), g.clone());
+                sc.insert("runAsGroup", g.clone());
             }
         }
     }
-    let uid = run_as_user.as_ref().and_then(Value::as_i64).unwrap_or(0);
+    let uid = run_as_user.as_ref().and_then(Node::as_i64).unwrap_or(0);
     if uid == 0 {
         return;
     }
-    if let Some(args) = init.get_mut("args").and_then(Value::as_array_mut)
-        && let Some(i) = args.iter().position(|a| a == "-u")
+    if let Some(args) = init.get_mut("args").and_then(Node::as_array_mut)
+        && let Some(i) = args.iter().position(|a| a.as_str() == Some("-u"))
         && i + 1 < args.len()
     {
-        args[i + 1] = Value::String(uid.to_string());
+        args[i + 1] = Node::from(uid.to_string());
     }
 }
 
 /// `postProcessPod`.
 pub fn post_process(
-    pod: &mut Value,
-    template_pod: &Value,
+    pod: &mut Node<'_>,
+    template_pod: &Node<'_>,
     ctx: &PostContext<'_>,
 ) -> Result<(), FinishError> {
     meta_map(pod, "annotations");
@@ -457,21 +407,36 @@ pub fn post_process(
 }
 
 /// `updateClusterEnvs`: the path/cluster/network env vars move to the end, sorted by name.
-fn overwrite_cluster_info(pod: &mut Value, envs: &BTreeMap<String, String>) {
+fn overwrite_cluster_info(pod: &mut Node<'_>, envs: &BTreeMap<String, String>) {
     if envs.is_empty() {
         return;
     }
     let Some(sidecar) = find_in_pod_mut(pod, PROXY) else {
         return;
     };
-    let obj = sidecar.as_object_mut().expect("containers are objects");
-    let env = obj.entry("env").or_insert_with(|| json!([]));
+    let env = env_list(sidecar);
+    env.retain(|e| !envs.contains_key(e.name()));
+    env.extend(envs.iter().map(|(k, v)| env_var(k.clone(), v.clone())));
+}
+
+/// A container's `env`, made a list when it is missing or not one.
+fn env_list<'p, 'a>(container: &'p mut Node<'a>) -> &'p mut Vec<Node<'a>> {
+    let obj = container.as_object_mut().expect("containers are objects");
+    let env = obj.entry("env", || Node::Array(vec![]));
     if !env.is_array() {
-        *env = json!([]);
+        *env = Node::Array(vec![]);
     }
-    let env = env.as_array_mut().expect("just made a list");
-    env.retain(|e| !envs.contains_key(name_of(e)));
-    env.extend(envs.iter().map(|(k, v)| json!({"name": k, "value": v})));
+    env.as_array_mut().expect("just made a list")
+}
+
+/// `{"name": name, "value": value}`.
+fn env_var<'a>(name: impl Into<Cow<'a, str>>, value: String) -> Node<'a> {
+    [
+        ("name", Node::String(name.into())),
+        ("value", Node::from(value)),
+    ]
+    .into_iter()
+    .collect()
 }
 
 const RESERVED_PORTS: &[(&str, &str)] = &[
@@ -508,7 +473,7 @@ fn check_port(what: &str, port: &str, target: &str) -> Result<(), FinishError> {
 
 /// `applyPrometheusMerge`: the app's scrape settings move into the proxy's env and the
 /// annotations point Prometheus at the agent, which merges both.
-fn prometheus_merge(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), FinishError> {
+fn prometheus_merge(pod: &mut Node<'_>, ctx: &PostContext<'_>) -> Result<(), FinishError> {
     let anns = annotations(pod);
     let scrape_on = anns
         .iter()
@@ -569,9 +534,9 @@ fn prometheus_merge(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), Finish
     }
     clear_prometheus(pod);
     let anns = meta_map(pod, "annotations");
-    anns.insert("prometheus.io/port".into(), Value::String(target));
-    anns.insert("prometheus.io/path".into(), json!("/stats/prometheus"));
-    anns.insert("prometheus.io/scrape".into(), json!("true"));
+    anns.insert("prometheus.io/port", Node::from(target));
+    anns.insert("prometheus.io/path", Node::from("/stats/prometheus"));
+    anns.insert("prometheus.io/scrape", Node::from("true"));
     Ok(())
 }
 
@@ -592,20 +557,15 @@ fn parse_scrape_targets(raw: &str) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
-fn push_env(container: &mut Value, name: &str, value: String) {
-    let obj = container.as_object_mut().expect("containers are objects");
-    let env = obj.entry("env").or_insert_with(|| json!([]));
-    if !env.is_array() {
-        *env = json!([]);
-    }
-    env.as_array_mut()
-        .expect("just made a list")
-        .push(json!({"name": name, "value": value}));
+fn push_env(container: &mut Node<'_>, name: &'static str, value: String) {
+    env_list(container).push(env_var(name, value));
 }
 
 /// `applySecurePrometheusAnnotation`.
-fn secure_prometheus_port(pod: &mut Value) {
-    let annotations = crate::at(pod, &["metadata", "annotations"]).and_then(Value::as_object);
+fn secure_prometheus_port(pod: &mut Node<'_>) {
+    let annotations = pod
+        .at(&["metadata", "annotations"])
+        .and_then(Node::as_object);
     if annotations.is_some_and(|a| a.keys().any(|k| sanitizes_to(k, SECURE_PORT))) {
         return;
     }
@@ -614,24 +574,21 @@ fn secure_prometheus_port(pod: &mut Value) {
     };
     let port = sidecar
         .get("env")
-        .and_then(Value::as_array)
+        .and_then(Node::as_array)
         .into_iter()
         .flatten()
-        .find(|e| name_of(e) == "ENVOY_SECURE_MERGED_METRICS_PORT")
-        .and_then(|e| e.get("value").and_then(Value::as_str))
+        .find(|e| e.name() == "ENVOY_SECURE_MERGED_METRICS_PORT")
+        .and_then(|e| e.get("value").and_then(Node::as_str))
         .filter(|v| !v.is_empty() && *v != "0")
         .map(str::to_string);
     if let Some(port) = port {
-        meta_map(pod, "annotations").insert(
-            "prometheus.istio.io/secure-port".into(),
-            Value::String(port),
-        );
+        meta_map(pod, "annotations").insert("prometheus.istio.io/secure-port", Node::from(port));
     }
 }
 
 /// `applyRewrite`: app probes go through the agent on the status port, which performs the
 /// real check from `ISTIO_KUBE_APP_PROBERS`.
-fn rewrite_probes(pod: &mut Value, ctx: &PostContext<'_>) {
+fn rewrite_probes(pod: &mut Node<'_>, ctx: &PostContext<'_>) {
     if find_in_pod(pod, PROXY).is_none() {
         return;
     }
@@ -651,8 +608,8 @@ fn rewrite_probes(pod: &mut Value, ctx: &PostContext<'_>) {
         merge_or_append_probers(sidecar, previously, probers);
     }
     for field in ["containers", "initContainers"] {
-        if let Some(items) = list_mut(pod, field) {
-            for c in items.iter_mut().filter(|c| name_of(c) != PROXY) {
+        if let Some(items) = pod.list_mut(field) {
+            for c in items.iter_mut().filter(|c| c.name() != PROXY) {
                 convert_probes(c, status_port);
             }
         }
@@ -667,17 +624,17 @@ const PROBES: [(&str, &str, &str); 5] = [
     ("postStart", "/app-lifecycle", "poststartz"),
 ];
 
-fn probe_slot<'a>(c: &'a Value, field: &str) -> Option<&'a Value> {
+fn probe_slot<'n, 'a>(c: &'n Node<'a>, field: &str) -> Option<&'n Node<'a>> {
     match field {
-        "preStop" | "postStart" => crate::at(c, &["lifecycle", field]),
-        _ => crate::field(c, field),
+        "preStop" | "postStart" => c.at(&["lifecycle", field]),
+        _ => c.get(field),
     }
     .filter(|v| v.is_object())
 }
 
 /// One entry of `ISTIO_KUBE_APP_PROBERS`: the app's own check (one of the three actions,
 /// as Go prints it) for the agent to run, as JSON text.
-fn prober_json(kind: &str, action: &Value, go_type: GoType, timeout: Option<i64>) -> Vec<u8> {
+fn prober_json(kind: &str, action: &Node<'_>, go_type: GoType, timeout: Option<i64>) -> Vec<u8> {
     // Room for a typical `httpGet` prober, so the text is not regrown as it is written.
     let mut out = Vec::with_capacity(128);
     let mut object = gojson::Object::open(&mut out);
@@ -694,21 +651,21 @@ fn prober_json(kind: &str, action: &Value, go_type: GoType, timeout: Option<i64>
 }
 
 /// `DumpAppProbers`: the JSON map of prober URL → original check, keys sorted.
-fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
+fn dump_app_probers(pod: &Node<'_>, target_port: i64) -> Option<String> {
     let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let all = list(pod, "initContainers")
+    let all = pod
+        .list("initContainers")
         .iter()
-        .chain(list(pod, "containers"));
-    for c in all.filter(|c| name_of(c) != PROXY) {
-        let ports: BTreeMap<&str, i64> = crate::field(c, "ports")
-            .and_then(Value::as_array)
+        .chain(pod.list("containers"));
+    for c in all.filter(|c| c.name() != PROXY) {
+        let ports: BTreeMap<&str, i64> = c
+            .get("ports")
+            .and_then(Node::as_array)
             .into_iter()
             .flatten()
             .filter_map(|p| {
-                let name = crate::field(p, "name")?
-                    .as_str()
-                    .filter(|n| !n.is_empty())?;
-                Some((name, crate::field(p, "containerPort")?.as_i64()?))
+                let name = p.get("name")?.as_str().filter(|n| !n.is_empty())?;
+                Some((name, p.get("containerPort")?.as_i64()?))
             })
             .collect();
         for (field, prefix, suffix) in PROBES {
@@ -719,15 +676,16 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
             let timeout = if lifecycle {
                 None
             } else {
-                crate::field(probe, "timeoutSeconds")
-                    .and_then(Value::as_i64)
+                probe
+                    .get("timeoutSeconds")
+                    .and_then(Node::as_i64)
                     .filter(|t| *t != 0)
             };
-            let (kind, action, go_type) = if let Some(h) = crate::field(probe, "httpGet") {
+            let (kind, action, go_type) = if let Some(h) = probe.get("httpGet") {
                 ("httpGet", h, GoType::HttpGet)
-            } else if let Some(t) = crate::field(probe, "tcpSocket") {
+            } else if let Some(t) = probe.get("tcpSocket") {
                 ("tcpSocket", t, GoType::TcpSocket)
-            } else if let Some(g) = crate::field(probe, "grpc").filter(|_| !lifecycle) {
+            } else if let Some(g) = probe.get("grpc").filter(|_| !lifecycle) {
                 ("grpc", g, GoType::Grpc)
             } else {
                 continue;
@@ -735,16 +693,16 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
             // A named port becomes the container's number for it (the agent has no names).
             let mut action = Cow::Borrowed(action);
             if kind != "grpc" {
-                match crate::field(&action, "port") {
-                    Some(Value::String(named)) => match ports.get(named.as_str()) {
-                        Some(p) => action.to_mut()["port"] = json!(p),
+                match action.get("port") {
+                    Some(Node::String(named)) => match ports.get(&**named) {
+                        Some(&p) => action.to_mut().insert("port", Node::from(p)),
                         None => continue,
                     },
                     Some(p) if p.as_i64() == Some(target_port) => continue,
                     _ => {}
                 }
             }
-            let url = [prefix, "/", name_of(c), "/", suffix].concat();
+            let url = [prefix, "/", c.name(), "/", suffix].concat();
             out.insert(url, prober_json(kind, &action, go_type, timeout));
         }
     }
@@ -767,22 +725,22 @@ fn dump_app_probers(pod: &Value, target_port: i64) -> Option<String> {
     Some(String::from_utf8(text).expect("JSON text is UTF-8"))
 }
 
-fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probers: String) {
+fn merge_or_append_probers(sidecar: &mut Node<'_>, previously_injected: bool, probers: String) {
     if previously_injected {
         let existing = sidecar
             .get_mut("env")
-            .and_then(Value::as_array_mut)
-            .and_then(|env| env.iter_mut().find(|e| name_of(e) == PROBERS_ENV));
+            .and_then(Node::as_array_mut)
+            .and_then(|env| env.iter_mut().find(|e| e.name() == PROBERS_ENV));
         if let Some(entry) = existing {
             let old: Option<BTreeMap<String, Value>> = entry
                 .get("value")
-                .and_then(Value::as_str)
+                .and_then(Node::as_str)
                 .and_then(|s| serde_json::from_str(s).ok());
             let new: Option<BTreeMap<String, Value>> = serde_json::from_str(&probers).ok();
             if let (Some(old), Some(mut new)) = (old, new) {
                 new.extend(old);
                 let merged = Value::Object(new.into_iter().collect());
-                *entry = json!({"name": PROBERS_ENV, "value": gojson::to_string(&merged, GoType::Ordered)});
+                *entry = env_var(PROBERS_ENV, gojson::to_string(&merged, GoType::Ordered));
             }
             return;
         }
@@ -791,48 +749,46 @@ fn merge_or_append_probers(sidecar: &mut Value, previously_injected: bool, probe
 }
 
 /// Rewrites a container's probes and lifecycle hooks to the agent's URLs.
-fn convert_probes(c: &mut Value, status_port: i64) {
-    let name = name_of(c).to_string();
+fn convert_probes(c: &mut Node<'_>, status_port: i64) {
+    let name = c.name().to_string();
     for (field, prefix, suffix) in PROBES {
         let lifecycle = prefix == "/app-lifecycle";
         let slot = if lifecycle {
-            crate::at_mut(c, &["lifecycle", field])
+            c.at_mut(&["lifecycle", field])
         } else {
-            crate::field_mut(c, field)
+            c.get_mut(field)
         };
-        let Some(Value::Object(probe)) = slot else {
+        let Some(Node::Object(probe)) = slot else {
             continue;
         };
         let kind = ["httpGet", "tcpSocket", "grpc"]
             .into_iter()
-            .find(|k| crate::member(probe, k).is_some() && !(lifecycle && *k == "grpc"));
+            .find(|k| probe.contains_key(k) && !(lifecycle && *k == "grpc"));
         let Some(kind) = kind else { continue };
         if kind != "httpGet" {
-            probe.remove(kind);
+            probe.swap_remove(kind);
         }
         // An existing httpGet is rewritten in place (its other fields and their order stay).
-        let action = probe
-            .entry("httpGet")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let action = probe.entry("httpGet", Node::object);
         if !action.is_object() {
-            *action = Value::Object(Map::new());
+            *action = Node::object();
         }
         let action = action.as_object_mut().expect("just made an object");
-        let mut path = Some(Value::String([prefix, "/", &name, "/", suffix].concat()));
-        let mut port = Some(json!(status_port));
+        let mut path = Some(Node::from([prefix, "/", &name, "/", suffix].concat()));
+        let mut port = Some(Node::from(status_port));
         for (k, v) in action.iter_mut() {
-            match k.as_str() {
-                "path" => *v = path.take().unwrap_or_default(),
-                "port" => *v = port.take().unwrap_or_default(),
-                "scheme" if v.as_str() == Some("HTTPS") => *v = json!("HTTP"),
+            match &**k {
+                "path" => *v = path.take().unwrap_or(Node::Null),
+                "port" => *v = port.take().unwrap_or(Node::Null),
+                "scheme" if v.as_str() == Some("HTTPS") => *v = Node::from("HTTP"),
                 _ => {}
             }
         }
         if let Some(path) = path {
-            action.insert("path".into(), path);
+            action.insert("path", path);
         }
         if let Some(port) = port {
-            action.insert("port".into(), port);
+            action.insert("port", port);
         }
     }
 }
@@ -849,13 +805,13 @@ struct Status<'a> {
 }
 
 /// `applyMetadata`: network label, status annotation, `injectedAnnotations`.
-fn apply_metadata(pod: &mut Value, template_pod: &Value, ctx: &PostContext<'_>) {
+fn apply_metadata(pod: &mut Node<'_>, template_pod: &Node<'_>, ctx: &PostContext<'_>) {
     if let Some(nw) = ctx.proxy_envs.get("ISTIO_META_NETWORK") {
-        meta_map(pod, "labels").insert("topology.istio.io/network".into(), json!(nw));
+        meta_map(pod, "labels").insert("topology.istio.io/network", Node::from(nw.clone()));
     }
     let names = |field: &str| -> Option<Vec<&str>> {
-        let l = list(template_pod, field);
-        (!l.is_empty()).then(|| l.iter().map(name_of).collect())
+        let l = template_pod.list(field);
+        (!l.is_empty()).then(|| l.iter().map(Node::name).collect())
     };
     let status = Status {
         init_containers: names("initContainers"),
@@ -870,14 +826,14 @@ fn apply_metadata(pod: &mut Value, template_pod: &Value, ctx: &PostContext<'_>) 
     };
     let status = serde_json::to_string(&status).expect("JSON values serialise");
     let anns = meta_map(pod, "annotations");
-    anns.insert(STATUS.into(), Value::String(status));
+    anns.insert(STATUS, Node::from(status));
     for (k, v) in ctx.injected_annotations {
-        anns.insert(k.clone(), json!(v));
+        anns.insert(k.clone(), Node::from(v.clone()));
     }
 }
 
-fn move_container(items: &mut Vec<Value>, name: &str, first: bool) {
-    if let Some(i) = items.iter().position(|c| name_of(c) == name) {
+fn move_container(items: &mut Vec<Node<'_>>, name: &str, first: bool) {
+    if let Some(i) = items.iter().position(|c| c.name() == name) {
         let c = items.remove(i);
         if first {
             items.insert(0, c);
@@ -889,12 +845,12 @@ fn move_container(items: &mut Vec<Value>, name: &str, first: bool) {
 
 /// `reorderPod`: classic proxies go last (first when holding the app); native sidecars go
 /// first among init containers, after istio-init/istio-validation.
-fn reorder(pod: &mut Value, hold: bool) {
-    if let Some(c) = list_mut(pod, "containers") {
+fn reorder(pod: &mut Node<'_>, hold: bool) {
+    if let Some(c) = pod.list_mut("containers") {
         move_container(c, PROXY, hold);
     }
-    let native = find(list(pod, "initContainers"), PROXY).is_some();
-    if let Some(init) = list_mut(pod, "initContainers") {
+    let native = find(pod.list("initContainers"), PROXY).is_some();
+    if let Some(init) = pod.list_mut("initContainers") {
         if native {
             for name in [CORE_DUMP, PROXY, VALIDATION, INIT] {
                 move_container(init, name, true);
@@ -910,6 +866,14 @@ fn reorder(pod: &mut Value, hold: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`post_process`] of a pod written as a `Value`, with an empty template pod.
+    fn post(pod: &mut Value, ctx: &PostContext<'_>) -> Result<(), FinishError> {
+        let mut node = Node::from_value(pod.take());
+        let result = post_process(&mut node, &Node::object(), ctx);
+        *pod = node.to_value();
+        result
+    }
 
     fn ctx<'a>(
         envs: &'a BTreeMap<String, String>,
@@ -935,7 +899,7 @@ mod tests {
             {"name": "istio-proxy"}
         ]}});
         let (e, a) = (BTreeMap::new(), BTreeMap::new());
-        post_process(&mut pod, &json!({}), &ctx(&e, &a)).unwrap();
+        post(&mut pod, &ctx(&e, &a)).unwrap();
         let app = &pod["spec"]["containers"][0];
         assert_eq!(
             app["readinessProbe"]["httpGet"],
@@ -963,7 +927,7 @@ mod tests {
         let mut pod = json!({"metadata": {"annotations": {"prometheus.io/port": "8080", "prometheus.io.scrape": "true"}},
                              "spec": {"containers": [{"name": "istio-proxy"}]}});
         let (e, a) = (BTreeMap::new(), BTreeMap::new());
-        post_process(&mut pod, &json!({}), &ctx(&e, &a)).unwrap();
+        post(&mut pod, &ctx(&e, &a)).unwrap();
         let anns = &pod["metadata"]["annotations"];
         assert_eq!(anns["prometheus.io/port"], "15020");
         assert!(anns.get("prometheus.io.scrape").is_none());
@@ -981,7 +945,7 @@ mod tests {
             {"name": "istio-proxy"}
         ]}});
         let (e, a) = (BTreeMap::new(), BTreeMap::new());
-        post_process(&mut pod, &json!({}), &ctx(&e, &a)).unwrap();
+        post(&mut pod, &ctx(&e, &a)).unwrap();
         let env = |name: &str| {
             pod["spec"]["containers"][1]["env"]
                 .as_array()
@@ -1006,16 +970,18 @@ mod tests {
         let mut pod = json!({"metadata": {"annotations": {"prometheus.io/port": "15090"}},
                              "spec": {"containers": [{"name": "istio-proxy"}]}});
         let (e, a) = (BTreeMap::new(), BTreeMap::new());
-        assert!(post_process(&mut pod, &json!({}), &ctx(&e, &a)).is_err());
+        assert!(post(&mut pod, &ctx(&e, &a)).is_err());
     }
 
     #[test]
     fn classic_proxy_goes_last_and_istio_init_after_user_init_containers() {
-        let mut pod = json!({"spec": {
+        let pod = json!({"spec": {
             "containers": [{"name": "istio-proxy"}, {"name": "app"}],
             "initContainers": [{"name": "istio-init"}, {"name": "user-init"}]
         }});
-        reorder(&mut pod, false);
+        let mut node = Node::from_value(pod);
+        reorder(&mut node, false);
+        let pod = node.to_value();
         assert_eq!(pod["spec"]["containers"][1]["name"], "istio-proxy");
         assert_eq!(pod["spec"]["initContainers"][1]["name"], "istio-init");
     }
@@ -1026,7 +992,7 @@ mod tests {
             STATUS: r#"{"initContainers":["istio-init"],"containers":["istio-proxy"]}"#,
             "prometheus.io/port": "15020"}},
             "spec": {"containers": [{"name": "app"}, {"name": "istio-proxy"}], "initContainers": [{"name": "istio-init"}]}});
-        let stripped = strip_pod(&pod, 15020);
+        let stripped = strip_pod(&Node::view(&pod), 15020).to_value();
         assert_eq!(stripped["spec"]["containers"], json!([{"name": "app"}]));
         assert_eq!(stripped["spec"]["initContainers"], json!([]));
         assert_eq!(stripped["metadata"]["annotations"], json!({}));
@@ -1039,8 +1005,14 @@ mod tests {
         let merged = json!({"metadata": {}, "spec": {
             "containers": [{"name": "istio-proxy", "image": "proxy", "securityContext": {"runAsUser": 1337}}],
             "initContainers": [{"name": "istio-init", "args": ["-u", "1337"]}]}});
-        let out = reapply_overwritten_containers(merged, &Node::view(&original), &template, false)
-            .unwrap();
+        let out = reapply_overwritten_containers(
+            Node::view(&merged),
+            &Node::view(&original),
+            &Node::view(&template),
+            false,
+        )
+        .unwrap()
+        .to_value();
         assert_eq!(out["spec"]["containers"][0]["image"], "proxy");
         assert_eq!(
             out["spec"]["containers"][0]["securityContext"]["runAsUser"],

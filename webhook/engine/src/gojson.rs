@@ -3,7 +3,7 @@
 //! container. Istio compares the JSON it stores in annotations and env vars as strings, so
 //! the order is observable.
 
-use serde_json::Value;
+use gotmpl::{Json, JsonKind};
 
 /// The Kubernetes struct a JSON object is, for ordering its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,12 +146,12 @@ fn fields(t: GoType) -> &'static [(&'static str, GoType)] {
 /// Omitted by Go when empty: strings, zero numbers, false, empty lists and maps (pointer
 /// fields are not modelled: a `false`/`0` pointer is kept only where the key is listed as
 /// pointer-like below).
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
+fn is_empty<J: Json>(v: &J) -> bool {
+    match v.kind() {
+        JsonKind::Null => true,
+        JsonKind::String(s) => s.is_empty(),
+        JsonKind::Array(a) => a.is_empty(),
+        JsonKind::Object => v.members().next().is_none(),
         _ => false,
     }
 }
@@ -170,17 +170,18 @@ const POINTER_FIELDS: &[&str] = &[
 ];
 
 /// `v` as Go's `encoding/json` prints a value of type `t`: struct fields in declaration order
-/// (empty `omitempty` ones dropped), then fields we do not model and map keys, sorted.
-pub fn to_string(v: &Value, t: GoType) -> String {
+/// (empty `omitempty` ones dropped), then fields we do not model and map keys, sorted. `v` is
+/// a `serde_json::Value` or the pod's own tree.
+pub fn to_string<J: Json>(v: &J, t: GoType) -> String {
     let mut out = Vec::new();
     write(v, t, &mut out);
     String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
 /// [`to_string`], appended to `out`.
-pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
-    match v {
-        Value::Array(items) => {
+pub fn write<J: Json>(v: &J, t: GoType, out: &mut Vec<u8>) {
+    match v.kind() {
+        JsonKind::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -190,20 +191,20 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::Object(obj) if t == GoType::Ordered => {
+        JsonKind::Object if t == GoType::Ordered => {
             let mut object = Object::open(out);
-            for (k, fv) in obj {
+            for (k, fv) in v.members() {
                 object.key(k);
                 write(fv, t, object.out);
             }
             object.close();
         }
-        Value::Object(obj) if t != GoType::Map => {
+        JsonKind::Object if t != GoType::Map => {
             let mut object = Object::open(out);
             let known = fields(t);
             for (name, child) in known {
-                match crate::member(obj, name) {
-                    Some(fv) if !omitted(name, fv) => {
+                match v.members().find(|(k, _)| k == name) {
+                    Some((_, fv)) if !omitted(name, fv) => {
                         object.key(name);
                         write(fv, *child, object.out);
                     }
@@ -215,9 +216,9 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
                     _ => {}
                 }
             }
-            let mut rest: Vec<(&String, &Value)> = obj
-                .iter()
-                .filter(|(k, fv)| !known.iter().any(|(n, _)| n == k) && !is_empty(fv))
+            let mut rest: Vec<(&str, &J)> = v
+                .members()
+                .filter(|(k, fv)| !known.iter().any(|(n, _)| n == k) && !is_empty(*fv))
                 .collect();
             rest.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, fv) in rest {
@@ -226,8 +227,8 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
             }
             object.close();
         }
-        Value::Object(obj) => {
-            let mut entries: Vec<(&String, &Value)> = obj.iter().collect();
+        JsonKind::Object => {
+            let mut entries: Vec<(&str, &J)> = v.members().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             let mut object = Object::open(out);
             for (k, fv) in entries {
@@ -236,22 +237,23 @@ pub fn write(v: &Value, t: GoType, out: &mut Vec<u8>) {
             }
             object.close();
         }
-        scalar => write_scalar(scalar, out),
-    }
-}
-
-/// Strings as `json.Marshal` escapes them (`<`, `>`, `&` included); numbers, booleans and
-/// null as serde_json spells them, which is Go's spelling for the integers pods carry.
-fn write_scalar(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::String(s) => gotmpl::json::write_string(out, s, true),
-        scalar => serde_json::to_writer(out, scalar).expect("a JSON scalar serialises"),
+        // Strings as `json.Marshal` escapes them (`<`, `>`, `&` included); numbers as
+        // serde_json spells them, which is Go's spelling for the integers pods carry.
+        JsonKind::String(s) => gotmpl::json::write_string(out, s, true),
+        JsonKind::Number(n) => serde_json::to_writer(out, n).expect("a number serialises"),
+        JsonKind::Bool(true) => out.extend_from_slice(b"true"),
+        JsonKind::Bool(false) => out.extend_from_slice(b"false"),
+        JsonKind::Null => out.extend_from_slice(b"null"),
     }
 }
 
 /// Whether Go leaves field `name` holding `v` out: empty, or a zero that is not a pointer.
-fn omitted(name: &str, v: &Value) -> bool {
-    let zero = matches!(v, Value::Number(n) if n.as_f64() == Some(0.0)) || v == &Value::Bool(false);
+fn omitted<J: Json>(name: &str, v: &J) -> bool {
+    let zero = match v.kind() {
+        JsonKind::Number(n) => n.as_f64() == Some(0.0),
+        JsonKind::Bool(b) => !b,
+        _ => false,
+    };
     is_empty(v) || (zero && !zero_prints(name))
 }
 

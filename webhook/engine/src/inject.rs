@@ -4,11 +4,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::{Environment, InjectorConfig, Platform, Policy};
 use crate::decide::{self, Decision, SkipReason};
-use crate::doc::Node;
+use crate::doc::{Members, Node};
 use crate::finish::{self, FinishError, PostContext};
 use crate::merge::{self, MergeError};
 use crate::mesh::{self, MeshError};
@@ -44,7 +44,7 @@ pub enum Outcome<'a> {
     /// dropped), still borrowing from the document it was read from; `injected` is the result.
     Injected {
         original: Node<'a>,
-        injected: Value,
+        injected: Node<'a>,
     },
 }
 
@@ -75,8 +75,8 @@ const NATIVE_ANNOTATION: &str = "sidecar.istio.io/nativeSidecar";
 
 /// Injects (or skips) one pod. `namespace` is the request's namespace, used when the pod has
 /// none. The pod comes as a read-only tree ([`Node::parse`] of the request, or [`Node::view`]
-/// of a `Value`): it is prepared, kept as the patch's original, and the working pod is built
-/// from it.
+/// of a `Value`): it is prepared, kept as the patch's original, and the working pod is a copy
+/// of it.
 pub fn inject<'a>(
     pod: Node<'a>,
     namespace: &str,
@@ -92,7 +92,7 @@ pub fn inject<'a>(
     if openshift {
         reset_openshift_sidecar_user(&mut original);
     }
-    let pod = original.to_value();
+    let pod = original.clone();
 
     let kube_inject_config;
     let config = match mode {
@@ -179,7 +179,7 @@ pub fn inject<'a>(
     } else {
         (1337, 1337)
     };
-    let node_name = crate::at(&pod, &["spec", "nodeName"]).and_then(Value::as_str);
+    let node_name = pod.at(&["spec", "nodeName"]).and_then(Node::as_str);
     let native = env.native_sidecars.enabled_for(node_name);
 
     validate::annotations(&annotations)?;
@@ -238,7 +238,7 @@ pub fn inject<'a>(
         Mode::KubeInject { .. } => &config.aliases,
     };
     let names = select_templates(&annotations, &config.default_templates, aliases);
-    let mut template_pod = json!({});
+    let mut template_pod = Node::object();
     let mut merged = pod;
     for name in names {
         let Some(template) = injector.templates.get(&name) else {
@@ -312,10 +312,10 @@ pub fn inject<'a>(
 
 /// The parts of a rendered partial Pod that identify what it adds: the names (and `$patch`
 /// directives) of its containers, init containers, volumes and image pull secrets.
-fn skeleton(rendered: &Value) -> Value {
-    let mut spec = serde_json::Map::new();
-    if let Some(directive) = crate::at(rendered, &["spec", "$patch"]) {
-        spec.insert("$patch".into(), directive.clone());
+fn skeleton<'a>(rendered: &Node<'a>) -> Node<'a> {
+    let mut spec = Members::default();
+    if let Some(directive) = rendered.at(&["spec", "$patch"]) {
+        spec.insert("$patch", directive.clone());
     }
     for field in [
         "containers",
@@ -323,26 +323,22 @@ fn skeleton(rendered: &Value) -> Value {
         "volumes",
         "imagePullSecrets",
     ] {
-        if let Some(items) = crate::at(rendered, &["spec", field]).and_then(Value::as_array) {
+        if let Some(items) = rendered.at(&["spec", field]).and_then(Node::as_array) {
             let names = items
                 .iter()
                 .map(|item| match item.as_object() {
-                    Some(m) => Value::Object(
-                        m.iter()
-                            .filter(|(k, _)| *k == "name" || *k == "$patch")
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                    ),
+                    Some(m) => m
+                        .iter()
+                        .filter(|(k, _)| k == "name" || k == "$patch")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                     None => item.clone(),
                 })
                 .collect();
-            spec.insert(field.to_string(), Value::Array(names));
+            spec.insert(field, Node::Array(names));
         }
     }
-    // Built directly: `json!` would copy `spec` through serde.
-    let mut pod = serde_json::Map::new();
-    pod.insert("spec".into(), Value::Object(spec));
-    Value::Object(pod)
+    [("spec", Node::Object(spec))].into_iter().collect()
 }
 
 /// Checks the pod's shape, defaults its namespace and drops `managedFields` (large, and
@@ -408,56 +404,47 @@ fn select_templates(
         .collect()
 }
 
-fn move_user_proxy_to_init(merged: &mut Value, template_pod: &Value) {
-    let in_template_init = crate::at(template_pod, &["spec", "initContainers"])
-        .and_then(Value::as_array)
-        .is_some_and(|l| finish::find(l, finish::PROXY).is_some());
-    if !in_template_init {
+fn move_user_proxy_to_init(merged: &mut Node<'_>, template_pod: &Node<'_>) {
+    if finish::find(template_pod.list("initContainers"), finish::PROXY).is_none() {
         return;
     }
-    let Some(containers) =
-        crate::at_mut(merged, &["spec", "containers"]).and_then(Value::as_array_mut)
-    else {
+    let Some(containers) = merged.list_mut("containers") else {
         return;
     };
-    let Some(i) = containers
-        .iter()
-        .position(|c| c.get("name").and_then(Value::as_str) == Some(finish::PROXY))
-    else {
+    let Some(i) = containers.iter().position(|c| c.name() == finish::PROXY) else {
         return;
     };
     let proxy = containers.remove(i);
-    let spec = merged["spec"].as_object_mut().expect("spec is an object");
-    let init = spec.entry("initContainers").or_insert_with(|| json!([]));
+    let spec = merged.object_member("spec");
+    let init = spec.entry("initContainers", || Node::Array(vec![]));
     if !init.is_array() {
-        *init = json!([]);
+        *init = Node::Array(vec![]);
     }
     init.as_array_mut().expect("just made a list").push(proxy);
 }
 
 /// `GetDeployMetaFromPod`: the owner from the controller reference, with Istio's heuristics
 /// for Deployments, Argo Rollouts, DeploymentConfigs and CronJobs.
-pub fn owner_from_pod(pod: &Value) -> Owner {
-    // `crate::at`, not serde_json's `Index`: small objects are searched without hashing.
-    let meta = |k: &str| crate::at(pod, &["metadata", k]);
-    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+pub fn owner_from_pod(pod: &Node<'_>) -> Owner {
+    let meta = |k: &str| pod.at(&["metadata", k]);
+    let s = |v: Option<&Node>| v.and_then(Node::as_str).unwrap_or("").to_string();
     let mut owner = Owner {
         kind: "Pod".into(),
         api_version: "v1".into(),
         name: s(meta("name")),
         namespace: s(meta("namespace")),
     };
-    let generate_name = meta("generateName").and_then(Value::as_str).unwrap_or("");
+    let generate_name = meta("generateName").and_then(Node::as_str).unwrap_or("");
     let controller = meta("ownerReferences")
-        .and_then(Value::as_array)
+        .and_then(Node::as_array)
         .into_iter()
         .flatten()
-        .find(|r| crate::field(r, "controller").and_then(Value::as_bool) == Some(true));
+        .find(|r| r.get("controller").and_then(Node::as_bool) == Some(true));
     if let (false, Some(r)) = (generate_name.is_empty(), controller) {
-        owner.api_version = s(crate::field(r, "apiVersion"));
-        owner.kind = s(crate::field(r, "kind"));
-        owner.name = s(crate::field(r, "name"));
-        let label = |k: &str| s(crate::at(pod, &["metadata", "labels", k]));
+        owner.api_version = s(r.get("apiVersion"));
+        owner.kind = s(r.get("kind"));
+        owner.name = s(r.get("name"));
+        let label = |k: &str| s(pod.at(&["metadata", "labels", k]));
         let hash = label("pod-template-hash");
         let rollout = label("rollouts-pod-template-hash");
         if owner.kind == "ReplicaSet" && !hash.is_empty() && owner.name.ends_with(&hash) {
@@ -629,12 +616,13 @@ fn parse_block(text: &str) -> Option<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn deployment_pods_name_the_deployment() {
         let pod = json!({"metadata": {"generateName": "hello-abc-", "labels": {"pod-template-hash": "abc"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "hello-abc", "controller": true}]}});
-        let o = owner_from_pod(&pod);
+        let o = owner_from_pod(&Node::view(&pod));
         assert_eq!((o.kind.as_str(), o.name.as_str()), ("Deployment", "hello"));
     }
 
@@ -642,13 +630,15 @@ mod tests {
     fn cronjob_pods_name_the_cronjob() {
         let pod = json!({"metadata": {"generateName": "x-",
             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "backup-28391234", "controller": true}]}});
-        let o = owner_from_pod(&pod);
+        let o = owner_from_pod(&Node::view(&pod));
         assert_eq!((o.kind.as_str(), o.name.as_str()), ("CronJob", "backup"));
     }
 
     #[test]
     fn bare_pods_own_themselves() {
-        let o = owner_from_pod(&json!({"metadata": {"name": "p", "namespace": "n"}}));
+        let o = owner_from_pod(&Node::view(
+            &json!({"metadata": {"name": "p", "namespace": "n"}}),
+        ));
         assert_eq!(
             o,
             Owner {

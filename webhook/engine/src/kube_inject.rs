@@ -134,7 +134,7 @@ fn inject_object(
         pod["metadata"] = json!({});
     }
     let owner = if kind == "Pod" {
-        inject::owner_from_pod(&pod)
+        inject::owner_from_pod(&Node::view(&pod))
     } else {
         Owner {
             kind: kind.to_string(),
@@ -182,12 +182,16 @@ fn inject_object(
             set(
                 &mut out,
                 meta_path,
-                injected.get("metadata").cloned().unwrap_or(json!({})),
+                injected
+                    .get("metadata")
+                    .map_or_else(|| json!({}), Node::to_value),
             );
             set(
                 &mut out,
                 spec_path,
-                injected.get("spec").cloned().unwrap_or(json!({})),
+                injected
+                    .get("spec")
+                    .map_or_else(|| json!({}), Node::to_value),
             );
             Ok(Some(out))
         }

@@ -17,8 +17,9 @@
 //! defaults and merge rules. No I/O, no clock, no globals: the HTTPS route, `kube-inject`, the
 //! conformance replay and the benchmarks all call into this crate with the configuration already
 //! loaded. The pod as given is read once into a `doc::Node` (strings borrowed from the request
-//! body), kept read-only as the patch's original; the working pod built from it is a
-//! `serde_json::Value` throughout, so fields this crate does not know survive untouched.
+//! body), kept read-only as the patch's original; the working pod is a copy of that tree, and
+//! the rendered templates are read into the same kind of tree, so fields this crate does not
+//! know survive untouched and no key is hashed on the way. Configuration stays `serde_json`.
 
 pub mod admission;
 pub mod config;
@@ -73,43 +74,15 @@ pub(crate) fn member<'a>(
     }
 }
 
-/// [`member`], mutably.
-pub(crate) fn member_mut<'a>(
-    map: &'a mut serde_json::Map<String, serde_json::Value>,
-    key: &str,
-) -> Option<&'a mut serde_json::Value> {
-    if map.len() <= LINEAR_LOOKUP {
-        map.iter_mut().find_map(|(k, v)| (k == key).then_some(v))
-    } else {
-        map.get_mut(key)
-    }
-}
-
 /// `value[key]` for an object member, else `None` ([`member`] of an object).
 pub(crate) fn field<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
     member(value.as_object()?, key)
-}
-
-/// [`field`], mutably.
-pub(crate) fn field_mut<'a>(
-    value: &'a mut serde_json::Value,
-    key: &str,
-) -> Option<&'a mut serde_json::Value> {
-    member_mut(value.as_object_mut()?, key)
 }
 
 /// The value under `keys` (object members only): what `Value::pointer` does for a literal
 /// path, without formatting and unescaping a path string on every call (it showed in profiles).
 pub(crate) fn at<'a>(value: &'a serde_json::Value, keys: &[&str]) -> Option<&'a serde_json::Value> {
     keys.iter().try_fold(value, |v, k| field(v, k))
-}
-
-/// [`at`], mutably.
-pub(crate) fn at_mut<'a>(
-    value: &'a mut serde_json::Value,
-    keys: &[&str],
-) -> Option<&'a mut serde_json::Value> {
-    keys.iter().try_fold(value, |v, k| field_mut(v, k))
 }
 
 /// A small deterministic generator (Knuth's MMIX LCG) for the randomised tests: the same

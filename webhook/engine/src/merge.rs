@@ -4,7 +4,7 @@
 //! recursively, `null` deletes, and the `$patch` directives `replace`/`delete`/`merge` work in
 //! maps and lists.
 
-use serde_json::{Map, Value};
+use crate::doc::{Members, Node};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -58,14 +58,14 @@ fn field_ty(ty: Ty, field: &str) -> Ty {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+fn kind(v: &Node<'_>) -> &'static str {
     match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
+        Node::Null => "null",
+        Node::Bool(_) => "a boolean",
+        Node::Number(_) => "a number",
+        Node::String(_) => "a string",
+        Node::Array(_) => "a list",
+        Node::Object(_) => "a mapping",
     }
 }
 
@@ -75,7 +75,7 @@ const DIRECTIVE: &str = "$patch";
 enum Path<'a> {
     Root,
     Key(&'a Path<'a>, &'a str),
-    Item(&'a Path<'a>, Option<&'a Value>),
+    Item(&'a Path<'a>, Option<&'a Node<'a>>),
 }
 
 impl Path<'_> {
@@ -89,28 +89,17 @@ impl Path<'_> {
     }
 }
 
-/// Merges `patch` (a partial Pod) onto `original` (a Pod).
-pub fn merge_pod(original: &Value, patch: &Value) -> Result<Value, MergeError> {
-    let mut out = original.clone();
-    merge_into(&mut out, patch)?;
-    Ok(out)
-}
-
-/// Merges `patch` (a partial Pod) onto the pod `target`, in place.
-pub fn merge_into(target: &mut Value, patch: &Value) -> Result<(), MergeError> {
-    merge_owned(target, patch.clone())
-}
-
-/// Like [`merge_into`], moving the patch's values into the pod instead of copying them.
-pub fn merge_owned(target: &mut Value, patch: Value) -> Result<(), MergeError> {
+/// Merges `patch` (a partial Pod) onto the pod `target`, in place, moving the patch's values
+/// into the pod.
+pub fn merge_owned<'a>(target: &mut Node<'a>, patch: Node<'a>) -> Result<(), MergeError> {
     if target.is_null() {
-        *target = Value::Object(Map::new());
+        *target = Node::object();
     }
     match patch {
-        Value::Null => Ok(()),
-        Value::Object(p) => {
+        Node::Null => Ok(()),
+        Node::Object(p) => {
             let found = kind(target);
-            let Value::Object(o) = target else {
+            let Node::Object(o) = target else {
                 return Err(MergeError::Shape {
                     path: "/".into(),
                     expected: found,
@@ -118,7 +107,7 @@ pub fn merge_owned(target: &mut Value, patch: Value) -> Result<(), MergeError> {
                 });
             };
             if merge_map(o, p, Ty::Pod, &Path::Root)?.is_none() {
-                *target = Value::Object(Map::new());
+                *target = Node::object();
             }
             Ok(())
         }
@@ -131,13 +120,13 @@ pub fn merge_owned(target: &mut Value, patch: Value) -> Result<(), MergeError> {
 }
 
 /// Merges `patch` into `target`; `None` means the map itself was deleted (`$patch: delete`).
-fn merge_map(
-    target: &mut Map<String, Value>,
-    mut patch: Map<String, Value>,
+fn merge_map<'a>(
+    target: &mut Members<'a>,
+    mut patch: Members<'a>,
     ty: Ty,
     path: &Path<'_>,
 ) -> Result<Option<()>, MergeError> {
-    match crate::member(&patch, DIRECTIVE).map(|d| d.as_str().unwrap_or("")) {
+    match patch.get(DIRECTIVE).map(|d| d.as_str().unwrap_or("")) {
         None | Some("merge") => {}
         Some("replace") => {
             patch.shift_remove(DIRECTIVE);
@@ -164,17 +153,17 @@ fn merge_map(
             continue;
         }
         let child_path = Path::Key(path, &key);
-        match (crate::member_mut(target, &key), pv) {
-            (Some(Value::Object(tm)), Value::Object(pm)) => {
+        match (target.get_mut(&key), pv) {
+            (Some(Node::Object(tm)), Node::Object(pm)) => {
                 if merge_map(tm, pm, field_ty(ty, &key), &child_path)?.is_none() {
                     target.shift_remove(&key);
                 }
             }
-            (Some(Value::Array(ta)), Value::Array(pa)) => match list_strategy(ty, &key) {
+            (Some(Node::Array(ta)), Node::Array(pa)) => match list_strategy(ty, &key) {
                 Some((merge_key, item_ty)) => merge_list(ta, pa, merge_key, item_ty, &child_path)?,
                 None => *ta = replace_list(pa),
             },
-            (_, pv @ (Value::Object(_) | Value::Array(_))) => {
+            (_, pv @ (Node::Object(_) | Node::Array(_))) => {
                 if let Some(v) = fresh(pv) {
                     target.insert(key, v);
                 }
@@ -188,7 +177,7 @@ fn merge_map(
 }
 
 /// An atomic list: the patch wins, minus any `$patch: replace` marker item.
-fn replace_list(patch: Vec<Value>) -> Vec<Value> {
+fn replace_list(patch: Vec<Node<'_>>) -> Vec<Node<'_>> {
     patch
         .into_iter()
         .filter(|v| !is_directive_item(v, "replace"))
@@ -196,64 +185,63 @@ fn replace_list(patch: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
-fn is_directive_item(v: &Value, which: &str) -> bool {
-    v.as_object().is_some_and(|m| {
-        m.len() == 1 && crate::member(m, DIRECTIVE).and_then(Value::as_str) == Some(which)
-    })
+fn is_directive_item(v: &Node<'_>, which: &str) -> bool {
+    v.as_object()
+        .is_some_and(|m| m.len() == 1 && m.get(DIRECTIVE).and_then(Node::as_str) == Some(which))
 }
 
 /// A patch value inserted where the target has nothing: the directives applied to nothing
 /// (`$patch: delete` drops, markers and `$` keys vanish).
-fn fresh(v: Value) -> Option<Value> {
+fn fresh(v: Node<'_>) -> Option<Node<'_>> {
     match v {
-        Value::Object(m) => {
-            if crate::member(&m, DIRECTIVE).and_then(Value::as_str) == Some("delete") {
+        Node::Object(m) => {
+            if m.get(DIRECTIVE).and_then(Node::as_str) == Some("delete") {
                 return None;
             }
             if !m.keys().any(|k| k.starts_with('$')) && !m.values().any(needs_cleaning) {
-                return Some(Value::Object(m));
+                return Some(Node::Object(m));
             }
-            Some(Value::Object(
+            Some(Node::Object(
                 m.into_iter()
                     .filter(|(k, _)| !k.starts_with('$'))
                     .filter_map(|(k, v)| fresh(v).map(|v| (k, v)))
                     .collect(),
             ))
         }
-        Value::Array(a) => {
+        Node::Array(a) => {
             if !a.iter().any(needs_cleaning) {
-                return Some(Value::Array(a));
+                return Some(Node::Array(a));
             }
-            Some(Value::Array(
+            Some(Node::Array(
                 a.into_iter()
                     .filter(|v| !is_directive_item(v, "replace"))
                     .filter_map(fresh)
                     .collect(),
             ))
         }
-        Value::Null => None,
+        Node::Null => None,
         other => Some(other),
     }
 }
 
 /// Whether a value holds a directive or a null somewhere (what [`fresh`] would change).
-fn needs_cleaning(v: &Value) -> bool {
+fn needs_cleaning(v: &Node<'_>) -> bool {
     match v {
-        Value::Null => true,
-        Value::Object(m) => m.keys().any(|k| k.starts_with('$')) || m.values().any(needs_cleaning),
-        Value::Array(a) => a.iter().any(needs_cleaning),
+        Node::Null => true,
+        Node::Object(m) => m.keys().any(|k| k.starts_with('$')) || m.values().any(needs_cleaning),
+        Node::Array(a) => a.iter().any(needs_cleaning),
         _ => false,
     }
 }
 
-fn key_of<'a>(item: &'a Value, merge_key: &str) -> Option<&'a Value> {
-    crate::field(item, merge_key)
+fn key_of<'n, 'a>(item: &'n Node<'a>, merge_key: &str) -> Option<&'n Node<'a>> {
+    item.get(merge_key)
 }
 
 /// Merges a list with a merge key in place (or a set of scalars without one).
-fn merge_list(
-    target: &mut Vec<Value>,
-    patch: Vec<Value>,
+fn merge_list<'a>(
+    target: &mut Vec<Node<'a>>,
+    patch: Vec<Node<'a>>,
     merge_key: Option<&str>,
     item_ty: Ty,
     path: &Path<'_>,
@@ -271,18 +259,19 @@ fn merge_list(
         }
         return Ok(());
     };
-    let mut original: Vec<Option<Value>> = std::mem::take(target).into_iter().map(Some).collect();
+    let mut original: Vec<Option<Node<'a>>> =
+        std::mem::take(target).into_iter().map(Some).collect();
     let n = original.len();
     let (mut touched, mut deleted) = (vec![false; n], vec![false; n]);
     // Items the patch names, in patch order: an original (merged in place) or a new item.
-    let mut right: Vec<(Option<usize>, Option<Value>)> = Vec::new();
+    let mut right: Vec<(Option<usize>, Option<Node<'a>>)> = Vec::new();
     for item in patch {
         let idx = key_of(&item, merge_key).and_then(|k| {
             original
                 .iter()
                 .position(|m| m.as_ref().and_then(|m| key_of(m, merge_key)) == Some(k))
         });
-        if crate::field(&item, DIRECTIVE).and_then(Value::as_str) == Some("delete") {
+        if item.get(DIRECTIVE).and_then(Node::as_str) == Some("delete") {
             if let Some(i) = idx {
                 deleted[i] = true;
             }
@@ -291,10 +280,10 @@ fn merge_list(
         let key = key_of(&item, merge_key).cloned();
         let child_path = Path::Item(path, key.as_ref());
         match (idx, item) {
-            (Some(i), Value::Object(pm)) => {
+            (Some(i), Node::Object(pm)) => {
                 let slot = original[i].as_mut().expect("originals stay until the end");
-                let Value::Object(tm) = slot else {
-                    *slot = fresh(Value::Object(pm)).unwrap_or(Value::Null);
+                let Node::Object(tm) = slot else {
+                    *slot = fresh(Node::Object(pm)).unwrap_or(Node::Null);
                     if !touched[i] {
                         right.push((Some(i), None));
                     }
@@ -308,7 +297,7 @@ fn merge_list(
                     right.push((Some(i), None));
                 }
             }
-            (None, item @ Value::Object(_)) => {
+            (None, item @ Node::Object(_)) => {
                 if let Some(v) = fresh(item) {
                     right.push((None, Some(v)));
                 }
@@ -316,7 +305,7 @@ fn merge_list(
             (_, other) => right.push((None, Some(other))),
         }
     }
-    let right: Vec<(Option<usize>, Option<Value>)> = right
+    let right: Vec<(Option<usize>, Option<Node<'a>>)> = right
         .into_iter()
         .filter(|(i, _)| i.is_none_or(|i| !deleted[i]))
         .collect();
@@ -352,7 +341,13 @@ fn merge_list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn merge_pod(pod: &Value, patch: &Value) -> Result<Value, MergeError> {
+        let mut out = Node::view(pod);
+        merge_owned(&mut out, Node::view(patch))?;
+        Ok(out.to_value())
+    }
 
     #[test]
     fn new_containers_go_first_and_existing_ones_merge_by_name() {

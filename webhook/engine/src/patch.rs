@@ -3,13 +3,11 @@
 //! longest-common-subsequence walk, so inserting the proxy in front of a large container costs
 //! one `add`, not a replace of every later element.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 
-use crate::doc::Node;
+use crate::doc::{Members, Node};
 
 /// Past this many cells the LCS table is not worth it: the unmatched middle is replaced.
 const LCS_BUDGET: usize = 250_000;
@@ -21,11 +19,11 @@ pub struct Op<'a> {
     pub op: &'static str,
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<&'a Value>,
+    pub value: Option<&'a Node<'a>>,
 }
 
 impl<'a> Op<'a> {
-    fn new(op: &'static str, path: &str, value: Option<&'a Value>) -> Op<'a> {
+    fn new(op: &'static str, path: &str, value: Option<&'a Node<'a>>) -> Op<'a> {
         Op {
             op,
             path: path.to_string(),
@@ -59,17 +57,17 @@ pub fn to_json(ops: &[Op<'_>]) -> Vec<u8> {
 }
 
 /// Appends `value` as compact JSON, as serde_json writes it.
-fn write_json(out: &mut Vec<u8>, value: &Value) {
+fn write_json(out: &mut Vec<u8>, value: &Node<'_>) {
     match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(true) => out.extend_from_slice(b"true"),
+        Node::Bool(false) => out.extend_from_slice(b"false"),
         // Numbers are few: serde_json's own formatting (itoa, ryu) keeps them exact.
-        Value::Number(n) => {
+        Node::Number(n) => {
             serde_json::to_writer(&mut *out, n).expect("writing into memory cannot fail")
         }
-        Value::String(s) => write_json_str(out, s),
-        Value::Array(items) => {
+        Node::String(s) => write_json_str(out, s),
+        Node::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -79,7 +77,7 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
             }
             out.push(b']');
         }
-        Value::Object(members) => {
+        Node::Object(members) => {
             out.push(b'{');
             for (i, (key, item)) in members.iter().enumerate() {
                 if i > 0 {
@@ -196,7 +194,7 @@ fn escape_flags(word: u64) -> u64 {
 }
 
 /// The operations turning `from` (the pod as it was given) into `to`.
-pub fn diff<'a>(from: &Node<'_>, to: &'a Value) -> Vec<Op<'a>> {
+pub fn diff<'a>(from: &Node<'_>, to: &'a Node<'a>) -> Vec<Op<'a>> {
     let mut ops = Vec::new();
     diff_into(from, to, &mut String::new(), &mut ops);
     ops
@@ -228,27 +226,27 @@ fn push_index(path: &mut String, at: usize) {
 
 /// Diffs two values at `path`. Equal subtrees produce no operations; nothing is compared twice
 /// (no equality pre-check before descending).
-fn diff_into<'a>(from: &Node<'_>, to: &'a Value, path: &mut String, ops: &mut Vec<Op<'a>>) {
+fn diff_into<'a>(from: &Node<'_>, to: &'a Node<'a>, path: &mut String, ops: &mut Vec<Op<'a>>) {
     match (from, to) {
-        (Node::Object(a), Value::Object(b)) => diff_objects(a, b, path, ops),
-        (Node::Array(a), Value::Array(b)) => diff_arrays(a, b, path, ops),
-        _ if from.eq_value(to) => {}
+        (Node::Object(a), Node::Object(b)) => diff_objects(a, b, path, ops),
+        (Node::Array(a), Node::Array(b)) => diff_arrays(a, b, path, ops),
+        _ if from == to => {}
         _ => ops.push(Op::new("replace", path, Some(to))),
     }
 }
 
 /// Whether two values are equal scalars, which need no path to be written to know it.
-fn equal_scalars(a: &Node<'_>, b: &Value) -> bool {
+fn equal_scalars(a: &Node<'_>, b: &Node<'_>) -> bool {
     !matches!(
         (a, b),
-        (Node::Object(_), Value::Object(_)) | (Node::Array(_), Value::Array(_))
-    ) && a.eq_value(b)
+        (Node::Object(_), Node::Object(_)) | (Node::Array(_), Node::Array(_))
+    ) && a == b
 }
 
 fn diff_member<'a>(
     key: &str,
     from: &Node<'_>,
-    to: &'a Value,
+    to: &'a Node<'a>,
     path: &mut String,
     ops: &mut Vec<Op<'a>>,
 ) {
@@ -261,21 +259,16 @@ fn diff_member<'a>(
     path.truncate(len);
 }
 
-fn diff_objects<'a>(
-    a: &[(Cow<'_, str>, Node<'_>)],
-    b: &'a Map<String, Value>,
-    path: &mut String,
-    ops: &mut Vec<Op<'a>>,
-) {
+fn diff_objects<'a>(a: &Members<'_>, b: &'a Members<'a>, path: &mut String, ops: &mut Vec<Op<'a>>) {
     // The usual case: the target keeps the source's keys in order and appends new ones. Walk
     // both in step (no look-ups); the operations come out as the general walk below gives them.
     let common = a
         .iter()
-        .zip(b.keys())
-        .take_while(|((x, _), y)| **x == ***y)
+        .zip(b.iter())
+        .take_while(|((x, _), (y, _))| x == y)
         .count();
     if common == a.len() {
-        for ((k, av), bv) in a.iter().zip(b.values()) {
+        for ((k, av), (_, bv)) in a.iter().zip(b.iter()) {
             diff_member(k, av, bv, path, ops);
         }
         let len = path.len();
@@ -287,8 +280,8 @@ fn diff_objects<'a>(
         return;
     }
     let len = path.len();
-    for (k, av) in a {
-        match crate::member(b, k) {
+    for (k, av) in a.iter() {
+        match b.get(k) {
             Some(bv) => diff_member(k, av, bv, path, ops),
             None => {
                 push_key(path, k);
@@ -298,13 +291,12 @@ fn diff_objects<'a>(
         }
     }
     // The source's keys, to find the target's new ones; a set once scanning would cost more.
-    let known: Option<HashSet<&str>> =
-        (a.len() > crate::LINEAR_LOOKUP).then(|| a.iter().map(|(k, _)| &**k).collect());
+    let known: Option<HashSet<&str>> = (a.len() > crate::LINEAR_LOOKUP).then(|| a.keys().collect());
     let in_source = |k: &str| match &known {
         Some(set) => set.contains(k),
-        None => a.iter().any(|(x, _)| x == k),
+        None => a.contains_key(k),
     };
-    for (k, bv) in b {
+    for (k, bv) in b.iter() {
         if !in_source(k) {
             push_key(path, k);
             ops.push(Op::new("add", path, Some(bv)));
@@ -314,34 +306,22 @@ fn diff_objects<'a>(
 }
 
 /// What makes two array items "the same item" for alignment: a `name`, else the whole value.
-enum Identity<'a, T> {
-    Name(&'a str),
-    Whole(&'a T),
+enum Identity<'n, 'a> {
+    Name(&'n str),
+    Whole(&'n Node<'a>),
 }
 
-fn source_identity<'n>(v: &'n Node<'_>) -> Identity<'n, Node<'n>> {
+fn identity<'n, 'a>(v: &'n Node<'a>) -> Identity<'n, 'a> {
     match v.get("name").and_then(Node::as_str) {
         Some(name) => Identity::Name(name),
         None => Identity::Whole(v),
     }
 }
 
-fn target_identity(v: &Value) -> Identity<'_, Value> {
-    // Items are small maps, `name` usually first: a scan is cheaper than hashing the key.
-    match v
-        .as_object()
-        .and_then(|m| m.iter().find(|(k, _)| *k == "name"))
-        .and_then(|(_, name)| name.as_str())
-    {
-        Some(name) => Identity::Name(name),
-        None => Identity::Whole(v),
-    }
-}
-
-fn same_item(a: &Identity<'_, Node<'_>>, b: &Identity<'_, Value>) -> bool {
+fn same_item(a: &Identity<'_, '_>, b: &Identity<'_, '_>) -> bool {
     match (a, b) {
         (Identity::Name(x), Identity::Name(y)) => x == y,
-        (Identity::Whole(x), Identity::Whole(y)) => x.eq_value(y),
+        (Identity::Whole(x), Identity::Whole(y)) => x == y,
         _ => false,
     }
 }
@@ -352,22 +332,22 @@ enum Edit {
     Insert(usize),
 }
 
-fn diff_arrays<'a>(a: &[Node<'_>], b: &'a [Value], path: &mut String, ops: &mut Vec<Op<'a>>) {
+fn diff_arrays<'a>(a: &[Node<'_>], b: &'a [Node<'a>], path: &mut String, ops: &mut Vec<Op<'a>>) {
     // Most arrays come through unchanged (a container's env, ports, …): one ordered walk says
     // so before any alignment work.
-    if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_value(y)) {
+    if a == b {
         return;
     }
     let prefix = a
         .iter()
         .zip(b)
-        .take_while(|(x, y)| same_item(&source_identity(x), &target_identity(y)))
+        .take_while(|(x, y)| same_item(&identity(x), &identity(y)))
         .count();
     let suffix = a[prefix..]
         .iter()
         .rev()
         .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| same_item(&source_identity(x), &target_identity(y)))
+        .take_while(|(x, y)| same_item(&identity(x), &identity(y)))
         .count();
     let (am, bm) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
     let mut edits: Vec<Edit> = (0..prefix).map(|i| Edit::Keep(i, i)).collect();
@@ -383,7 +363,7 @@ fn diff_arrays<'a>(a: &[Node<'_>], b: &'a [Value], path: &mut String, ops: &mut 
     let mut at = 0usize;
     for edit in edits {
         if let Edit::Keep(i, j) = edit
-            && a[i].eq_value(&b[j])
+            && a[i] == b[j]
         {
             at += 1;
             continue;
@@ -407,15 +387,15 @@ fn diff_arrays<'a>(a: &[Node<'_>], b: &'a [Value], path: &mut String, ops: &mut 
 
 /// Aligns two slices on identity with an LCS table (or, past the budget, deletes the old middle
 /// and inserts the new one).
-fn align(a: &[Node<'_>], b: &[Value]) -> Vec<Edit> {
+fn align(a: &[Node<'_>], b: &[Node<'_>]) -> Vec<Edit> {
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 || n * m > LCS_BUDGET {
         let mut out: Vec<Edit> = (0..n).map(Edit::Delete).collect();
         out.extend((0..m).map(Edit::Insert));
         return out;
     }
-    let ia: Vec<_> = a.iter().map(source_identity).collect();
-    let ib: Vec<_> = b.iter().map(target_identity).collect();
+    let ia: Vec<_> = a.iter().map(identity).collect();
+    let ib: Vec<_> = b.iter().map(identity).collect();
     // lcs[i][j] = LCS length of a[i..] and b[j..].
     let mut lcs = vec![0u32; (n + 1) * (m + 1)];
     let at = |i: usize, j: usize| i * (m + 1) + j;
@@ -451,7 +431,7 @@ fn align(a: &[Node<'_>], b: &[Value]) -> Vec<Edit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
 
     use crate::lcg;
 
@@ -538,7 +518,8 @@ mod tests {
             Value::Object(object),
             Value::Array(strings.iter().cloned().map(Value::String).collect()),
         ];
-        let mut ops: Vec<Op<'_>> = values
+        let nodes: Vec<Node> = values.iter().map(Node::view).collect();
+        let mut ops: Vec<Op<'_>> = nodes
             .iter()
             .zip(["add", "replace"].into_iter().cycle())
             .map(|(v, op)| Op::new(op, "/spec/containers/0", Some(v)))
@@ -563,7 +544,8 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .insert(0, json!({"name": "istio-proxy", "image": "proxy"}));
-        let ops = diff(&Node::view(&from), &to);
+        let target = Node::view(&to);
+        let ops = diff(&Node::view(&from), &target);
         assert_eq!(ops.len(), 1, "{ops:?}");
         assert!(serde_json::to_vec(&ops).unwrap().len() < 200);
         assert_eq!(apply(&from, &ops), to);
@@ -573,7 +555,8 @@ mod tests {
     fn changed_items_are_patched_in_place() {
         let from = json!({"a": [{"name": "x", "v": 1}, {"name": "y", "v": 2}], "k/e~y": 1});
         let to = json!({"a": [{"name": "y", "v": 3}, {"name": "z"}], "k/e~y": 2});
-        let ops = diff(&Node::view(&from), &to);
+        let target = Node::view(&to);
+        let ops = diff(&Node::view(&from), &target);
         assert_eq!(apply(&from, &ops), to);
         assert!(ops.iter().any(|o| o.path == "/k~1e~0y"));
     }
@@ -588,12 +571,13 @@ mod tests {
             r#"{"b/c~": 1, "a": {"y": [1, {"q": 3, "p": 2, "name": "n"}], "x": 1}}"#,
         )
         .unwrap();
-        assert!(diff(&Node::view(&from), &reordered).is_empty());
+        assert!(diff(&Node::view(&from), &Node::view(&reordered)).is_empty());
         let changed: Value = serde_json::from_str(
             r#"{"b/c~": 2, "a": {"y": [1, {"q": 4, "p": 2, "name": "n"}], "x": 1}}"#,
         )
         .unwrap();
-        let ops = diff(&Node::view(&from), &changed);
+        let target = Node::view(&changed);
+        let ops = diff(&Node::view(&from), &target);
         let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(paths, ["/a/y/1/q", "/b~1c~0"]);
         assert_eq!(apply(&from, &ops), changed);
@@ -606,7 +590,8 @@ mod tests {
         for i in [0, 9, 10, 105, 1000, 1199] {
             to[i]["v"] = json!(i);
         }
-        let ops = diff(&Node::view(&from), &to);
+        let target = Node::view(&to);
+        let ops = diff(&Node::view(&from), &target);
         let paths: Vec<&str> = ops.iter().map(|o| o.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -619,7 +604,8 @@ mod tests {
     fn scalar_arrays_align_by_value() {
         let from = json!(["-p", "15001", "-u", "1337", "-m", "REDIRECT"]);
         let to = json!(["-p", "15001", "-u", "1000", "-m", "REDIRECT"]);
-        let ops = diff(&Node::view(&from), &to);
+        let target = Node::view(&to);
+        let ops = diff(&Node::view(&from), &target);
         assert_eq!(apply(&from, &ops), to);
         assert_eq!(ops.len(), 2);
     }
@@ -641,7 +627,7 @@ mod tests {
             let b: Vec<u32> = (0..next() % 12).map(|_| (next() % 15) as u32).collect();
             let (from, to) = (mk(&a), mk(&b));
             assert_eq!(
-                apply(&from, &diff(&Node::view(&from), &to)),
+                apply(&from, &diff(&Node::view(&from), &Node::view(&to))),
                 to,
                 "{a:?} -> {b:?}"
             );

@@ -23,6 +23,8 @@ const DECIMAL: [(&str, i32); 10] = [
 ];
 
 /// The canonical spelling of `text`, or `None` if it is not a quantity.
+use crate::doc::Node;
+
 pub fn canonical(text: &str) -> Option<String> {
     let s = text.trim();
     let num_end = s
@@ -105,20 +107,20 @@ fn spell(sign: &str, value: i128, suffix: &str) -> String {
 }
 
 /// Canonicalises every quantity under `resources.{limits,requests,claims…}` maps in place.
-pub fn canonicalize_resources(resources: &mut serde_json::Value) {
+pub fn canonicalize_resources(resources: &mut Node<'_>) {
     let Some(obj) = resources.as_object_mut() else {
         return;
     };
     for key in ["limits", "requests"] {
-        if let Some(serde_json::Value::Object(m)) = obj.get_mut(key) {
-            for v in m.values_mut() {
+        if let Some(Node::Object(m)) = obj.get_mut(key) {
+            for (_, v) in m.iter_mut() {
                 let canonical = match v {
-                    serde_json::Value::String(s) => canonical(s),
-                    serde_json::Value::Number(n) => canonical(&n.to_string()),
+                    Node::String(s) => canonical(s),
+                    Node::Number(n) => canonical(&n.to_string()),
                     _ => continue,
                 };
                 match canonical {
-                    Some(c) if v.as_str() != Some(c.as_str()) => *v = serde_json::Value::String(c),
+                    Some(c) if v.as_str() != Some(c.as_str()) => *v = Node::from(c),
                     _ => {}
                 }
             }

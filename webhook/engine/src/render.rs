@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::doc::Node;
 
 /// The template engine's value type.
 pub type TmplValue = gotmpl::Value;
@@ -64,7 +66,7 @@ impl Template {
         &self,
         data: &TmplValue,
         vars: &Arc<BTreeMap<String, String>>,
-    ) -> Result<Value, RenderError> {
+    ) -> Result<Node<'static>, RenderError> {
         read_partial_pod(&self.execute(data, vars)?)
     }
 
@@ -81,14 +83,14 @@ impl Template {
 }
 
 /// Reads a template's output as a partial Pod, typed like a `corev1.Pod` round trip.
-pub fn read_partial_pod(text: &str) -> Result<Value, RenderError> {
-    let mut pod: Value = if text.trim().is_empty() {
-        Value::Object(Map::new())
+pub fn read_partial_pod(text: &str) -> Result<Node<'static>, RenderError> {
+    let mut pod = if text.trim().is_empty() {
+        Node::object()
     } else {
         read_yaml(text)?
     };
     if pod.is_null() {
-        pod = Value::Object(Map::new());
+        pod = Node::object();
     }
     if !pod.is_object() {
         return Err(RenderError::NotAMapping);
@@ -98,25 +100,27 @@ pub fn read_partial_pod(text: &str) -> Result<Value, RenderError> {
 }
 
 /// Drops and canonicalises what a `corev1.Pod` round trip would in an untyped partial Pod.
-pub fn typed_pod(pod: &mut Value) {
+pub fn typed_pod(pod: &mut Node<'_>) {
     typed(pod, Ctx::Pod);
 }
 
 /// Reads rendered YAML: the fast subset reader when it can, `serde_yaml_ng` otherwise. Debug
 /// builds check the two agree, so every test run is also a differential test of the fast path.
-fn read_yaml(text: &str) -> Result<Value, RenderError> {
+fn read_yaml(text: &str) -> Result<Node<'static>, RenderError> {
     match crate::yaml::parse(text) {
         Some(v) => {
             #[cfg(debug_assertions)]
             {
                 let full: Result<Value, _> = serde_yaml_ng::from_str(text);
                 if let Ok(full) = full {
-                    assert_eq!(v, full, "fast YAML reader disagrees on:\n{text}");
+                    assert!(v.eq_value(&full), "fast YAML reader disagrees on:\n{text}");
                 }
             }
             Ok(v)
         }
-        None => serde_yaml_ng::from_str(text).map_err(RenderError::Yaml),
+        None => serde_yaml_ng::from_str(text)
+            .map(Node::from_value)
+            .map_err(RenderError::Yaml),
     }
 }
 
@@ -175,17 +179,17 @@ fn child_ctx(ctx: Ctx, key: &str) -> Ctx {
 }
 
 /// Mimics decoding into `corev1.Pod` and encoding again.
-fn typed(v: &mut Value, ctx: Ctx) {
+fn typed(v: &mut Node<'_>, ctx: Ctx) {
     match v {
-        Value::Object(m) if ctx == Ctx::Data => {
+        Node::Object(m) if ctx == Ctx::Data => {
             m.retain(|_, v| !v.is_null());
         }
-        Value::Object(m) => {
+        Node::Object(m) => {
             m.retain(|k, v| match v {
-                Value::Null => false,
-                Value::String(s) => !s.is_empty() || k.starts_with('$'),
-                Value::Number(n) => !(n.as_f64() == Some(0.0) && zero_dropped(ctx, k)),
-                Value::Bool(b) => *b || !zero_dropped(ctx, k),
+                Node::Null => false,
+                Node::String(s) => !s.is_empty() || k.starts_with('$'),
+                Node::Number(n) => !(n.as_f64() == Some(0.0) && zero_dropped(ctx, k)),
+                Node::Bool(b) => *b || !zero_dropped(ctx, k),
                 _ => true,
             });
             for (k, child) in m.iter_mut() {
@@ -195,7 +199,7 @@ fn typed(v: &mut Value, ctx: Ctx) {
                 crate::quantity::canonicalize_resources(v);
             }
         }
-        Value::Array(items) => {
+        Node::Array(items) => {
             for item in items {
                 typed(item, ctx);
             }
@@ -218,7 +222,7 @@ mod tests {
             api_version: "apps/v1",
             owner_name: "web",
             owner_namespace: "ns",
-            pod,
+            pod: &Node::view(pod),
             proxy_config,
             mesh: &mesh,
             mesh_value: None,
@@ -232,7 +236,9 @@ mod tests {
             inbound_traffic_policy_mode: "passthrough",
             compliance_policy: "",
         };
-        Template::parse("t", template)?.render(&data::build(&input), &Arc::new(BTreeMap::new()))
+        Template::parse("t", template)?
+            .render(&data::build(&input), &Arc::new(BTreeMap::new()))
+            .map(|pod| pod.to_value())
     }
 
     #[test]

@@ -11,10 +11,14 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use crate::doc::{Members, Node};
+
+/// What the reader builds: a tree of its own (the text is the template's output, dropped
+/// once read).
+type Tree = Node<'static>;
 
 /// Parses `text` as one YAML document, or `None` when it is outside the supported subset.
-pub fn parse(text: &str) -> Option<Value> {
+pub fn parse(text: &str) -> Option<Tree> {
     if text.starts_with('%') {
         return None;
     }
@@ -27,7 +31,7 @@ pub fn parse(text: &str) -> Option<Value> {
     };
     p.skip_blank();
     if p.pos >= lines.len() {
-        return Some(Value::Null);
+        return Some(Node::Null);
     }
     let v = p.node(0)?;
     p.skip_blank();
@@ -88,24 +92,19 @@ struct Line<'a> {
 /// avoids growing every collection one element at a time.
 #[derive(Default)]
 struct Stack {
-    entries: Vec<(String, Value)>,
-    items: Vec<Value>,
+    entries: Vec<(Cow<'static, str>, Tree)>,
+    items: Vec<Tree>,
 }
 
 impl Stack {
     /// The entries pushed since `base` as a mapping; `None` on a duplicate key.
-    fn map_from(&mut self, base: usize) -> Option<Value> {
-        let mut map = Map::with_capacity(self.entries.len() - base);
-        for (k, v) in self.entries.drain(base..) {
-            if map.insert(k, v).is_some() {
-                return None;
-            }
-        }
-        Some(Value::Object(map))
+    fn map_from(&mut self, base: usize) -> Option<Tree> {
+        let members = Members::distinct(self.entries.drain(base..).collect())?;
+        Some(Node::Object(members))
     }
 
-    fn seq_from(&mut self, base: usize) -> Value {
-        Value::Array(self.items.drain(base..).collect())
+    fn seq_from(&mut self, base: usize) -> Tree {
+        Node::Array(self.items.drain(base..).collect())
     }
 }
 
@@ -151,7 +150,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A block node whose lines are indented at least `min`.
-    fn node(&mut self, min: usize) -> Option<Value> {
+    fn node(&mut self, min: usize) -> Option<Tree> {
         let (indent, text) = self.peek()?;
         if indent < min {
             return None;
@@ -167,7 +166,7 @@ impl<'a> Parser<'a> {
         self.inline_value(text, indent)
     }
 
-    fn sequence(&mut self, indent: usize) -> Option<Value> {
+    fn sequence(&mut self, indent: usize) -> Option<Tree> {
         let base = self.stack.items.len();
         while let Some((i, text)) = self.peek() {
             if i != indent || !is_item(text) {
@@ -178,7 +177,7 @@ impl<'a> Parser<'a> {
                 self.advance();
                 match self.peek() {
                     Some((j, _)) if j > indent => self.node(j)?,
-                    _ => Value::Null,
+                    _ => Node::Null,
                 }
             } else {
                 let offset = indent + (text.len() - rest.len());
@@ -204,7 +203,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A block mapping at `indent` whose first line (the current one) splits into `first`.
-    fn mapping(&mut self, indent: usize, first: KeyAndRest<'a>) -> Option<Value> {
+    fn mapping(&mut self, indent: usize, first: KeyAndRest<'a>) -> Option<Tree> {
         let base = self.stack.entries.len();
         let mut entry = first;
         loop {
@@ -215,12 +214,14 @@ impl<'a> Parser<'a> {
                     Some((j, _)) if j > indent => self.node(j)?,
                     // Sequences may sit at the key's own indent.
                     Some((j, t)) if j == indent && is_item(t) => self.sequence(j)?,
-                    _ => Value::Null,
+                    _ => Node::Null,
                 }
             } else {
                 self.inline_value(rest, indent)?
             };
-            self.stack.entries.push((key.into_owned(), value));
+            self.stack
+                .entries
+                .push((Cow::Owned(key.into_owned()), value));
             entry = match self.peek() {
                 Some((i, text)) if i == indent => split_key(text)?,
                 Some((i, _)) if i > indent => return None,
@@ -232,17 +233,17 @@ impl<'a> Parser<'a> {
 
     /// A value written after `key: ` or `- `: a scalar, a flow collection (which may run over
     /// several lines) or a literal block scalar.
-    fn inline_value(&mut self, text: &'a str, parent_indent: usize) -> Option<Value> {
+    fn inline_value(&mut self, text: &'a str, parent_indent: usize) -> Option<Tree> {
         match *text.as_bytes().first()? {
             b'|' => self.literal_block(text, parent_indent),
             b'{' | b'[' => self.flow(text),
             b'"' => {
                 let (s, rest) = double_quoted(text)?;
-                trailing_ok(rest).then_some(Value::String(s))
+                trailing_ok(rest).then_some(Node::from(s))
             }
             b'\'' => {
                 let (s, rest) = single_quoted(text)?;
-                trailing_ok(rest).then_some(Value::String(s))
+                trailing_ok(rest).then_some(Node::from(s))
             }
             b'>' | b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' => None,
             _ => {
@@ -260,7 +261,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn literal_block(&mut self, header: &str, parent_indent: usize) -> Option<Value> {
+    fn literal_block(&mut self, header: &str, parent_indent: usize) -> Option<Tree> {
         let chomp = match strip_comment(&header[1..]) {
             "" => Chomp::Clip,
             "-" => Chomp::Strip,
@@ -295,18 +296,18 @@ impl<'a> Parser<'a> {
             body.pop();
         }
         if body.is_empty() {
-            return Some(Value::String(String::new()));
+            return Some(Node::from(String::new()));
         }
         let mut s = body.join("\n");
         match chomp {
             Chomp::Strip => {}
             Chomp::Clip => s.push('\n'),
         }
-        Some(Value::String(s))
+        Some(Node::from(s))
     }
 
     /// A flow collection starting in `text`, possibly continued on following lines.
-    fn flow(&mut self, text: &'a str) -> Option<Value> {
+    fn flow(&mut self, text: &'a str) -> Option<Tree> {
         let line = strip_comment(text);
         // Nearly all flow values fit on their line: read them without measuring first.
         if let Some(v) = read_flow(line, &mut self.stack) {
@@ -328,7 +329,7 @@ impl<'a> Parser<'a> {
 }
 
 /// `text` as exactly one flow collection.
-fn read_flow(text: &str, stack: &mut Stack) -> Option<Value> {
+fn read_flow(text: &str, stack: &mut Stack) -> Option<Tree> {
     let mut f = Flow {
         s: text,
         i: 0,
@@ -522,11 +523,11 @@ fn single_quoted(text: &str) -> Option<(String, &str)> {
 
 /// A plain scalar, resolved as serde_yaml_ng resolves it, or `None` when unsure. The caller
 /// has ruled out `: ` inside it.
-fn plain(s: &str) -> Option<Value> {
+fn plain(s: &str) -> Option<Tree> {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Node::Null),
+        "true" | "True" | "TRUE" => return Some(Node::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Node::Bool(false)),
         _ => {}
     }
     if s.ends_with(':') {
@@ -535,11 +536,11 @@ fn plain(s: &str) -> Option<Value> {
     let b = s.as_bytes();
     let numeric_start = b[0].is_ascii_digit() || matches!(b[0], b'-' | b'+' | b'.');
     if !numeric_start {
-        return Some(Value::String(s.to_string()));
+        return Some(Node::from(s.to_string()));
     }
     if s == "-" || (s.starts_with('-') && s.len() > 1 && !b[1].is_ascii_digit() && b[1] != b'.') {
         // `-foo` style strings are fine; `--domain` too.
-        return Some(Value::String(s.to_string()));
+        return Some(Node::from(s.to_string()));
     }
     let digits = s.strip_prefix('-').unwrap_or(s);
     let simple_int = !digits.is_empty()
@@ -547,10 +548,10 @@ fn plain(s: &str) -> Option<Value> {
         && (digits == "0" || !digits.starts_with('0'));
     if simple_int {
         if let Ok(i) = s.parse::<i64>() {
-            return Some(Value::Number(i.into()));
+            return Some(Node::Number(i.into()));
         }
         if let Ok(u) = s.parse::<u64>() {
-            return Some(Value::Number(u.into()));
+            return Some(Node::Number(u.into()));
         }
         return None;
     }
@@ -561,7 +562,7 @@ fn plain(s: &str) -> Option<Value> {
     if looks_numeric || s.starts_with('.') {
         return None;
     }
-    Some(Value::String(s.to_string()))
+    Some(Node::from(s.to_string()))
 }
 
 /// A flow collection (`{a: b, c: [d]}`) on one logical line.
@@ -582,7 +583,7 @@ impl Flow<'_> {
         }
     }
 
-    fn value(&mut self) -> Option<Value> {
+    fn value(&mut self) -> Option<Tree> {
         self.ws();
         match self.byte()? {
             b'{' => self.map(),
@@ -595,7 +596,7 @@ impl Flow<'_> {
                     single_quoted(text)?
                 };
                 self.i = self.s.len() - rest.len();
-                Some(Value::String(v))
+                Some(Node::from(v))
             }
             _ => {
                 let b = self.s.as_bytes();
@@ -624,7 +625,7 @@ impl Flow<'_> {
         }
     }
 
-    fn map(&mut self) -> Option<Value> {
+    fn map(&mut self) -> Option<Tree> {
         self.i += 1;
         let base = self.stack.entries.len();
         loop {
@@ -638,7 +639,7 @@ impl Flow<'_> {
                 _ => {}
             }
             let key = match self.value()? {
-                Value::String(s) => s,
+                Node::String(s) => s,
                 _ => return None,
             };
             self.ws();
@@ -648,7 +649,7 @@ impl Flow<'_> {
             self.i += 1;
             self.ws();
             let v = match self.byte() {
-                Some(b',' | b'}') => Value::Null,
+                Some(b',' | b'}') => Node::Null,
                 _ => self.value()?,
             };
             self.stack.entries.push((key, v));
@@ -661,7 +662,7 @@ impl Flow<'_> {
         }
     }
 
-    fn seq(&mut self) -> Option<Value> {
+    fn seq(&mut self) -> Option<Tree> {
         self.i += 1;
         let base = self.stack.items.len();
         loop {
@@ -695,7 +696,7 @@ mod tests {
     fn same(text: &str) {
         let fast = parse(text).unwrap_or_else(|| panic!("fell back on:\n{text}"));
         let full: Value = serde_yaml_ng::from_str(text).unwrap();
-        assert_eq!(fast, full, "{text}");
+        assert_eq!(fast.to_value(), full, "{text}");
     }
 
     #[test]
@@ -742,7 +743,7 @@ mod tests {
             if let Some(fast) = parse(prefix)
                 && let Ok(full) = serde_yaml_ng::from_str::<Value>(prefix)
             {
-                assert_eq!(fast, full, "{prefix:?}");
+                assert_eq!(fast.to_value(), full, "{prefix:?}");
             }
         }
     }
@@ -902,7 +903,7 @@ mod generated {
             let full: Value = serde_yaml_ng::from_str(&doc)
                 .unwrap_or_else(|e| panic!("the generator wrote invalid YAML ({e}):\n{doc}"));
             if let Some(fast) = parse(&doc) {
-                assert_eq!(fast, full, "{doc}");
+                assert_eq!(fast.to_value(), full, "{doc}");
                 read += 1;
             }
         }

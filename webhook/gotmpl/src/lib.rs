@@ -54,7 +54,7 @@ mod value;
 pub mod yaml;
 
 pub use funcs::{Func, FuncError, Funcs};
-pub use value::{Map, MapElem, Schema, Shape, Struct, Value};
+pub use value::{Json, JsonKind, Map, MapElem, Schema, Shape, Struct, Value};
 
 use parse::List;
 

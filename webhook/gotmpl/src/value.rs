@@ -122,6 +122,43 @@ impl<F: Fn(&[&str]) -> Shape> Schema for F {
     }
 }
 
+/// A JSON document that templates can read: `serde_json::Value`, or a program's own tree.
+pub trait Json: Sized {
+    fn kind(&self) -> JsonKind<'_, Self>;
+    /// An object's members in order (nothing for anything else).
+    fn members(&self) -> impl Iterator<Item = (&str, &Self)>;
+}
+
+/// One JSON value, seen through [`Json`].
+pub enum JsonKind<'j, J> {
+    Null,
+    Bool(bool),
+    Number(&'j serde_json::Number),
+    String(&'j str),
+    Array(&'j [J]),
+    Object,
+}
+
+impl Json for serde_json::Value {
+    fn kind(&self) -> JsonKind<'_, Self> {
+        match self {
+            serde_json::Value::Null => JsonKind::Null,
+            serde_json::Value::Bool(b) => JsonKind::Bool(*b),
+            serde_json::Value::Number(n) => JsonKind::Number(n),
+            serde_json::Value::String(s) => JsonKind::String(s),
+            serde_json::Value::Array(items) => JsonKind::Array(items),
+            serde_json::Value::Object(_) => JsonKind::Object,
+        }
+    }
+
+    fn members(&self) -> impl Iterator<Item = (&str, &Self)> {
+        self.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v))
+    }
+}
+
 /// How [`Value::structure_with`] converts the JSON object found at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -200,19 +237,19 @@ impl Value {
 
     /// Decodes JSON the way Go's `encoding/json` fills an `any`: objects become
     /// `map[string]any`, every number a float64.
-    pub fn from_json(json: &serde_json::Value) -> Value {
-        match json {
-            serde_json::Value::Null => Value::Nil,
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
-            serde_json::Value::String(s) => Value::String(s.as_str().into()),
-            serde_json::Value::Array(items) => {
+    pub fn from_json<J: Json>(json: &J) -> Value {
+        match json.kind() {
+            JsonKind::Null => Value::Nil,
+            JsonKind::Bool(b) => Value::Bool(b),
+            JsonKind::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+            JsonKind::String(s) => Value::String(s.into()),
+            JsonKind::Array(items) => {
                 Value::List(Arc::new(items.iter().map(Value::from_json).collect()))
             }
-            serde_json::Value::Object(obj) => Value::Map(Arc::new(Map {
-                entries: obj
-                    .iter()
-                    .map(|(k, v)| (Arc::from(k.as_str()), Value::from_json(v)))
+            JsonKind::Object => Value::Map(Arc::new(Map {
+                entries: json
+                    .members()
+                    .map(|(k, v)| (Arc::from(k), Value::from_json(v)))
                     .collect(),
                 elem: MapElem::Any,
             })),
@@ -224,7 +261,7 @@ impl Value {
     /// leading to it (list indices are not part of the path; the root is `[]`).
     /// Inside structs, integral numbers become `Int` (typed Go integer fields print as
     /// integers), other numbers `Float`.
-    pub fn structure_with(json: &serde_json::Value, schema: &dyn Schema) -> Value {
+    pub fn structure_with<J: Json>(json: &J, schema: &dyn Schema) -> Value {
         let mut path = Vec::new();
         structure_at(json, schema, &mut path)
     }
@@ -375,47 +412,43 @@ fn first_lowered_eq(json: &str, go: &str) -> bool {
     }
 }
 
-fn structure_at<'j>(
-    json: &'j serde_json::Value,
-    schema: &dyn Schema,
-    path: &mut Vec<&'j str>,
-) -> Value {
-    match json {
-        serde_json::Value::Number(n) => match n.as_i64() {
+fn structure_at<'j, J: Json>(json: &'j J, schema: &dyn Schema, path: &mut Vec<&'j str>) -> Value {
+    match json.kind() {
+        JsonKind::Number(n) => match n.as_i64() {
             Some(i) => Value::Int(i),
             None => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
-        serde_json::Value::Array(items) => Value::List(Arc::new(
+        JsonKind::Array(items) => Value::List(Arc::new(
             items
                 .iter()
                 .map(|v| structure_at(v, schema, path))
                 .collect(),
         )),
-        serde_json::Value::Object(obj) => match schema.shape(path) {
+        JsonKind::Object => match schema.shape(path) {
             Shape::Map => Value::from_json(json),
             Shape::StringMap => Value::Map(Arc::new(Map {
-                entries: obj
-                    .iter()
+                entries: json
+                    .members()
                     .map(|(k, v)| {
-                        let s = match v {
-                            serde_json::Value::String(s) => Value::String(s.as_str().into()),
-                            other => Value::from_json(other),
+                        let s = match v.kind() {
+                            JsonKind::String(s) => Value::String(s.into()),
+                            _ => Value::from_json(v),
                         };
-                        (Arc::from(k.as_str()), s)
+                        (Arc::from(k), s)
                     })
                     .collect(),
                 elem: MapElem::String,
             })),
             Shape::Struct => {
-                let fields = obj
-                    .iter()
+                let fields = json
+                    .members()
                     .map(|(k, v)| {
                         path.push(k);
                         let v = structure_at(v, schema, path);
                         path.pop();
                         let name = match schema.field_name(k) {
                             Some(known) => Cow::Borrowed(known),
-                            None => Cow::Owned(k.clone()),
+                            None => Cow::Owned(k.to_owned()),
                         };
                         (name, v)
                     })
@@ -428,7 +461,7 @@ fn structure_at<'j>(
                 }))
             }
         },
-        other => Value::from_json(other),
+        _ => Value::from_json(json),
     }
 }
 

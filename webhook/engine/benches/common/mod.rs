@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use injector_engine::data::{self, Input};
+use injector_engine::doc::Node;
 use injector_engine::render::{self, TmplValue};
 use injector_engine::{ConfigSources, Injector};
 use serde_json::{Value, json};
@@ -184,7 +185,7 @@ impl Loaded {
 
     /// The template data input for `pod`, created by a Deployment, in webhook mode with the
     /// mesh's default ProxyConfig.
-    pub fn input<'a>(&'a self, pod: &'a Value) -> Input<'a> {
+    pub fn input<'a>(&'a self, pod: &'a Node<'a>) -> Input<'a> {
         Input {
             kind: "Deployment",
             api_version: "apps/v1",
