@@ -63,47 +63,8 @@ impl Schema for Objects {
     }
 
     fn field_name(&self, json_name: &str) -> Option<&'static str> {
-        known_field(json_name)
+        crate::fields::known(json_name)
     }
-}
-
-/// `fn known_field(&str) -> Option<&'static str>` over the listed names, as one `match`
-/// (compiled to a switch on the length and a few comparisons).
-macro_rules! known_fields {
-    ($($name:literal)*) => {
-        fn known_field(name: &str) -> Option<&'static str> {
-            match name {
-                $($name => Some($name),)*
-                _ => None,
-            }
-        }
-    };
-}
-
-// The fields of the pod objects (and their parts) that pods usually carry: each converted pod
-// shares these names instead of copying one for every object. Missing names only cost a copy.
-known_fields! {
-    "apiVersion" "kind" "name" "generateName" "namespace" "labels" "annotations" "uid"
-    "ownerReferences" "controller" "blockOwnerDeletion" "creationTimestamp" "resourceVersion"
-    "finalizers"
-    "containers" "initContainers" "volumes" "restartPolicy" "terminationGracePeriodSeconds"
-    "dnsPolicy" "securityContext" "serviceAccountName" "serviceAccount" "nodeName" "nodeSelector"
-    "hostname" "subdomain" "affinity" "tolerations" "schedulerName" "priority"
-    "priorityClassName" "enableServiceLinks" "preemptionPolicy" "automountServiceAccountToken"
-    "imagePullSecrets" "hostNetwork" "dnsConfig" "key" "operator" "effect" "tolerationSeconds"
-    "image" "command" "args" "workingDir" "ports" "env" "envFrom" "resources" "volumeMounts"
-    "livenessProbe" "readinessProbe" "startupProbe" "lifecycle" "terminationMessagePath"
-    "terminationMessagePolicy" "imagePullPolicy" "stdin" "tty"
-    "containerPort" "protocol" "hostPort" "hostIP"
-    "value" "valueFrom" "fieldRef" "fieldPath" "resourceFieldRef" "resource" "divisor"
-    "configMapKeyRef" "secretKeyRef" "optional" "limits" "requests"
-    "mountPath" "readOnly" "subPath"
-    "httpGet" "path" "port" "scheme" "host" "httpHeaders" "tcpSocket" "exec" "grpc"
-    "initialDelaySeconds" "periodSeconds" "timeoutSeconds" "successThreshold" "failureThreshold"
-    "configMap" "secret" "secretName" "emptyDir" "medium" "projected" "sources" "items"
-    "downwardAPI" "persistentVolumeClaim" "claimName" "defaultMode"
-    "runAsUser" "runAsGroup" "runAsNonRoot" "fsGroup" "capabilities" "add" "drop" "privileged"
-    "readOnlyRootFilesystem" "allowPrivilegeEscalation" "seccompProfile" "type"
 }
 
 /// Builds the template data value.

@@ -26,6 +26,7 @@ pub mod config;
 pub mod data;
 pub mod decide;
 pub mod doc;
+mod fields;
 pub mod finish;
 pub mod funcs;
 pub mod gojson;

@@ -219,9 +219,7 @@ impl<'a> Parser<'a> {
             } else {
                 self.inline_value(rest, indent)?
             };
-            self.stack
-                .entries
-                .push((Cow::Owned(key.into_owned()), value));
+            self.stack.entries.push((shared_key(key), value));
             entry = match self.peek() {
                 Some((i, text)) if i == indent => split_key(text)?,
                 Some((i, _)) if i > indent => return None,
@@ -386,6 +384,14 @@ fn starts_with_indicator(text: &str) -> bool {
 
 /// A mapping entry's key, and the text after its `: `.
 type KeyAndRest<'a> = (Cow<'a, str>, &'a str);
+
+/// A mapping key as the tree keeps it: a known field name shared, anything else copied.
+fn shared_key(key: Cow<'_, str>) -> Cow<'static, str> {
+    match crate::fields::known(&key) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(key.into_owned()),
+    }
+}
 
 /// `key: rest` (plain, single- or double-quoted key); `None` when the line is not a mapping
 /// entry. Plain keys are borrowed, so classifying a line costs no allocation.
@@ -914,7 +920,22 @@ mod generated {
 
 #[cfg(test)]
 mod key_tests {
-    use super::split_key;
+    use std::borrow::Cow;
+
+    use super::{parse, split_key};
+    use crate::doc::Node;
+
+    #[test]
+    fn known_field_names_are_shared_and_other_keys_copied() {
+        let doc = parse("name: app\nx-custom: 1\nimage: \"a\"\n").unwrap();
+        let Node::Object(members) = &doc else {
+            panic!("a mapping")
+        };
+        let keys: Vec<_> = members.iter().map(|(k, _)| k).collect();
+        assert!(matches!(keys[0], Cow::Borrowed("name")));
+        assert!(matches!(keys[1], Cow::Owned(k) if k == "x-custom"));
+        assert!(matches!(keys[2], Cow::Borrowed("image")));
+    }
 
     #[test]
     fn lines_split_into_key_and_rest_only_when_they_are_mapping_entries() {
