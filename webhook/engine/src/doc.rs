@@ -13,7 +13,7 @@
 //! and objects compare equal regardless of member order.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -52,6 +52,7 @@ impl PartialEq for Members<'_> {
         }
         for (i, ((ka, va), (kb, vb))) in self.iter().zip(other.iter()).enumerate() {
             if ka != kb {
+                let other = Lookup::new(other);
                 return self[i..]
                     .iter()
                     .all(|(k, v)| other.get(k).is_some_and(|w| v == w));
@@ -92,12 +93,6 @@ impl<'a> Members<'a> {
     /// Members from pairs, or `None` when a key repeats.
     pub(crate) fn distinct(items: Vec<(Cow<'a, str>, Node<'a>)>) -> Option<Members<'a>> {
         (!has_repeated_key(&items)).then_some(Members { items })
-    }
-
-    pub fn with_capacity(n: usize) -> Members<'a> {
-        Members {
-            items: Vec::with_capacity(n),
-        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Node<'a>> {
@@ -165,6 +160,33 @@ impl<'a> Members<'a> {
 
     pub fn values(&self) -> impl Iterator<Item = &Node<'a>> {
         self.items.iter().map(|(_, v)| v)
+    }
+}
+
+/// Many look-ups in one object: a scan while it is small, a hash index built once when it is
+/// large, so that comparing or diffing two large objects stays linear in their size.
+pub struct Lookup<'m, 'a> {
+    members: &'m Members<'a>,
+    index: Option<HashMap<&'m str, usize>>,
+}
+
+impl<'m, 'a> Lookup<'m, 'a> {
+    pub fn new(members: &'m Members<'a>) -> Lookup<'m, 'a> {
+        let index = (members.len() > PAIRWISE).then(|| {
+            members
+                .iter()
+                .enumerate()
+                .map(|(at, (k, _))| (&**k, at))
+                .collect()
+        });
+        Lookup { members, index }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'m Node<'a>> {
+        match &self.index {
+            Some(index) => index.get(key).map(|&at| &self.members[at].1),
+            None => self.members.get(key),
+        }
     }
 }
 
