@@ -167,8 +167,8 @@ def criterion_section(doc, crit, engine_cmd, init_cmd, instructions=None):
                 "--bench render` and `--bench yaml`; built-in configuration), as shares of the "
                 "whole injection above. The rest is deciding, merging, the finishing rewrites "
                 "and dropping the trees. The floor row is not a step: it is what building the "
-                "rendered partial pod as a `serde_json::Value` costs even from JSON, the "
-                "cheapest text to read.", "")
+                "rendered partial pod's tree (`doc::Node`) costs even from JSON, the cheapest "
+                "text to read, with its strings borrowed from the text rather than copied.", "")
         doc.table(["step", "mean", "share of inject/minimal"], rows)
 
     doc.add("### Scale curves", "",
