@@ -253,11 +253,6 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// A string node.
-    pub fn string(text: impl Into<Cow<'a, str>>) -> Node<'a> {
-        Node::String(text.into())
-    }
-
     /// An empty object.
     pub fn object() -> Node<'a> {
         Node::Object(Members::default())

@@ -92,7 +92,6 @@ pub fn inject<'a>(
     if openshift {
         reset_openshift_sidecar_user(&mut original);
     }
-    let pod = original.clone();
 
     let kube_inject_config;
     let config = match mode {
@@ -106,9 +105,11 @@ pub fn inject<'a>(
             &kube_inject_config
         }
     };
-    if let Decision::Skip(reason) = decide::decide(&pod, &ns, config) {
+    if let Decision::Skip(reason) = decide::decide(&original, &ns, config) {
         return Ok(Outcome::Skipped(reason));
     }
+    // The working pod; its strings stay borrowed from the request until changed.
+    let pod = original.clone();
 
     let annotations = finish::annotations(&pod);
     let labels = finish::labels(&pod);
