@@ -172,7 +172,7 @@ pub struct Lookup<'m, 'a> {
 
 impl<'m, 'a> Lookup<'m, 'a> {
     pub fn new(members: &'m Members<'a>) -> Lookup<'m, 'a> {
-        let index = (members.len() > PAIRWISE).then(|| {
+        let index = (members.len() > crate::LINEAR_LOOKUP).then(|| {
             members
                 .iter()
                 .enumerate()

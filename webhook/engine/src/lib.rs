@@ -60,7 +60,8 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 }
 
 /// Objects up to this size are searched by comparing keys rather than hashing the key: a pod's
-/// objects are small, and SipHash (serde_json's `IndexMap`) costs more than a few compares.
+/// objects are small, and hashing (SipHash, in serde_json's `IndexMap` and in `doc::Lookup`'s
+/// index) costs more than a few compares.
 const LINEAR_LOOKUP: usize = 16;
 
 /// `map[key]`: [`serde_json::Map::get`] without hashing the key in a small map.
