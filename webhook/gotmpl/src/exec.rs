@@ -4,6 +4,7 @@ use std::fmt::Display;
 
 use crate::format;
 use crate::funcs::FuncEntry;
+use crate::memo::Path;
 use crate::parse::{Arg, Branch, Cmd, List, Node, Pipe};
 use crate::value::{FieldLookup, MapElem, Struct, Value};
 use crate::{Error, Template};
@@ -487,7 +488,7 @@ impl<'t> State<'t> {
         receiver: &Value,
         pos: usize,
         context: &dyn Display,
-        idents: &[String],
+        idents: &Path,
         has_args: bool,
     ) -> R<Value> {
         // None: an invalid value (missing map key, nil data), through which Go yields
@@ -499,14 +500,28 @@ impl<'t> State<'t> {
         };
         // A map entry explicitly holding nil: Go's "nil pointer evaluating interface {}.X".
         let mut nil_entry = false;
+        // The container whose steps the chain's memo covers: a map receiver (a variable or
+        // `with` holding part of `.Values`), else what the first step reached.
+        let memo_at = usize::from(!matches!(receiver, Value::Map(_)));
+        let mut key: Option<&Value> = None;
         for (i, name) in idents.iter().enumerate() {
             let last = i + 1 == idents.len();
             let Some(v) = cur else {
                 return Ok(Value::Nil);
             };
+            if i == memo_at {
+                if let Some(known) = idents.recall(v) {
+                    return Ok(known.clone());
+                }
+                key = Some(v);
+            }
             match v {
                 Value::Struct(s) => {
-                    let Ok(lookup) = struct_field(s, name) else {
+                    let found = match idents.slot(i, s) {
+                        Some(x) => Ok(Some(x)),
+                        None => struct_field(s, name),
+                    };
+                    let Ok(lookup) = found else {
                         return Err(self.error(
                             pos,
                             context,
@@ -560,7 +575,11 @@ impl<'t> State<'t> {
                 }
             }
         }
-        Ok(cur.cloned().unwrap_or_default())
+        let found = cur.cloned().unwrap_or_default();
+        if let Some(container) = key {
+            idents.remember(container, &found);
+        }
+        Ok(found)
     }
 }
 

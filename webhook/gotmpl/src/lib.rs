@@ -48,6 +48,7 @@ pub mod format;
 mod funcs;
 pub mod json;
 mod lex;
+mod memo;
 mod parse;
 mod sprig;
 mod value;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::funcs::{FuncEntry, Funcs};
 use crate::lex::{Keyword, Tok, Token, lex};
+use crate::memo::Path;
 use crate::value::Value;
 
 /// How deeply parentheses and if/with/range may nest (real templates stay below 20).
@@ -57,13 +58,13 @@ pub(crate) enum Arg {
     /// `.A.B` (never empty).
     Field {
         pos: usize,
-        idents: Vec<String>,
+        idents: Path,
     },
     /// `$x.A.B`: name, then fields.
     Variable {
         pos: usize,
         name: String,
-        idents: Vec<String>,
+        idents: Path,
     },
     Dot(usize),
     Nil(usize),
@@ -83,7 +84,7 @@ pub(crate) enum Arg {
     Chain {
         pos: usize,
         node: Box<Arg>,
-        idents: Vec<String>,
+        idents: Path,
     },
 }
 
@@ -591,7 +592,7 @@ impl Parser<'_> {
             other => Arg::Chain {
                 pos: chain_pos,
                 node: Box::new(other),
-                idents: fields,
+                idents: Path::from(fields),
             },
         }))
     }
@@ -615,12 +616,12 @@ impl Parser<'_> {
                 Arg::Variable {
                     pos,
                     name,
-                    idents: Vec::new(),
+                    idents: Path::default(),
                 }
             }
             Tok::Field(f) => Arg::Field {
                 pos,
-                idents: vec![f],
+                idents: Path::from(vec![f]),
             },
             Tok::Bool(b) => Arg::Const {
                 pos,
@@ -807,14 +808,14 @@ impl fmt::Display for Arg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Arg::Field { idents, .. } => {
-                for i in idents {
+                for i in idents.iter() {
                     write!(f, ".{i}")?;
                 }
                 Ok(())
             }
             Arg::Variable { name, idents, .. } => {
                 f.write_str(name)?;
-                for i in idents {
+                for i in idents.iter() {
                     write!(f, ".{i}")?;
                 }
                 Ok(())
@@ -829,7 +830,7 @@ impl fmt::Display for Arg {
                     Arg::Pipe(p) => write!(f, "({p})")?,
                     other => write!(f, "{other}")?,
                 }
-                for i in idents {
+                for i in idents.iter() {
                     write!(f, ".{i}")?;
                 }
                 Ok(())

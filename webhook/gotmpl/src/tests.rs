@@ -1028,3 +1028,55 @@ fn mutated_istio_templates_never_panic() {
     }
     assert!(parsed > 0);
 }
+
+/// A parsed template remembers what its field chains found in data shared between runs
+/// (`memo.rs`); every run must still see the data it was given, whether that data is the
+/// same map again, a new one, the same one changed, or a struct with its fields moved.
+#[test]
+fn field_chains_see_each_runs_data() {
+    let t = Template::parse(
+        "t",
+        "{{ .Values.global.image }} {{ with .Values.global }}{{ .tag }}{{ end }} {{ .Name }}",
+        &Funcs::builtin(),
+    )
+    .unwrap();
+    let values =
+        |image: &str, tag: &str| Value::from_json(&json!({"global": {"image": image, "tag": tag}}));
+    let data = |values: &Value, name: &str, name_first: bool| {
+        let mut fields = vec![("Values", values.clone()), ("Name", Value::string(name))];
+        if !name_first {
+            fields.reverse();
+        }
+        Value::structure("*inject.Data", fields)
+    };
+    let shared = values("proxyv2", "1.24");
+    for run in 0..4 {
+        let name = format!("pod-{run}");
+        let out = t.execute(&data(&shared, &name, run % 2 == 0)).unwrap();
+        assert_eq!(out, format!("proxyv2 1.24 {name}"));
+    }
+    let other = values("distroless", "1.25");
+    assert_eq!(
+        t.execute(&data(&other, "a", true)).unwrap(),
+        "distroless 1.25 a"
+    );
+    assert_eq!(
+        t.execute(&data(&shared, "b", false)).unwrap(),
+        "proxyv2 1.24 b"
+    );
+    // The same map changed between runs (as a reload that edits values in place would).
+    let mut changed = shared.clone();
+    drop(shared);
+    if let Value::Map(m) = &mut changed {
+        let global = Arc::make_mut(m).entries.get_mut("global").unwrap();
+        *global = Value::from_json(&json!({"image": "custom", "tag": "dev"}));
+    }
+    assert_eq!(
+        t.execute(&data(&changed, "c", true)).unwrap(),
+        "custom dev c"
+    );
+    assert_eq!(
+        t.execute(&data(&changed, "d", true)).unwrap(),
+        "custom dev d"
+    );
+}
