@@ -22,10 +22,58 @@ const DECIMAL: [(&str, i32); 10] = [
     ("E", 18),
 ];
 
-/// The canonical spelling of `text`, or `None` if it is not a quantity.
 use crate::doc::Node;
 
+/// The canonical spelling of `text`, or `None` if it is not a quantity.
 pub fn canonical(text: &str) -> Option<String> {
+    // Nearly every quantity a pod holds is digits and a suffix whose value fits 64 bits:
+    // those skip the 128-bit arithmetic, whose multiplications and divisions are library
+    // calls.
+    canonical_u64(text).or_else(|| canonical_wide(text))
+}
+
+/// [`canonical`] for a plain unsigned integer and a unit suffix whose value in nano-units fits
+/// a `u64`; `None` for anything else, which [`canonical_wide`] handles.
+fn canonical_u64(text: &str) -> Option<String> {
+    let num_end = text.bytes().position(|b| !b.is_ascii_digit())?;
+    let (num, suffix) = text.split_at(num_end);
+    if num.is_empty() || num.len() > 19 {
+        return None;
+    }
+    let mantissa: u64 = num.parse().ok()?;
+    if let Some((_, b)) = BINARY.iter().find(|(name, _)| *name == suffix) {
+        let bytes = mantissa.checked_mul(1024u64.checked_pow(*b)?)?;
+        // Like the wide path's nano-units, which must fit: 1e9 per byte.
+        bytes.checked_mul(1_000_000_000)?;
+        if bytes == 0 {
+            return Some("0".into());
+        }
+        let p = (bytes.trailing_zeros() / 10).min(6);
+        let name = match p {
+            0 => "",
+            p => BINARY[p as usize - 1].0,
+        };
+        return Some(spell("", i128::from(bytes >> (10 * p)), name));
+    }
+    let (_, e) = DECIMAL.iter().find(|(name, _)| *name == suffix)?;
+    let nanos = mantissa.checked_mul(10u64.checked_pow((e + 9) as u32)?)?;
+    if nanos == 0 {
+        return Some("0".into());
+    }
+    let (mut value, mut zeros) = (nanos, 0);
+    while value % 1000 == 0 {
+        value /= 1000;
+        zeros += 3;
+    }
+    let name = DECIMAL
+        .iter()
+        .find(|(_, e)| e + 9 == zeros)
+        .map_or("n", |(n, _)| *n);
+    Some(spell("", i128::from(value), name))
+}
+
+/// [`canonical`] in 128-bit arithmetic: signs, fractions, exponents, large values.
+fn canonical_wide(text: &str) -> Option<String> {
     let s = text.trim();
     let num_end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
@@ -130,7 +178,33 @@ pub fn canonicalize_resources(resources: &mut Node<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::canonical;
+    use super::{canonical, canonical_u64, canonical_wide};
+
+    /// The 64-bit path spells every quantity it takes as the general one does.
+    #[test]
+    fn narrow_path_agrees_with_the_wide_one() {
+        let suffixes = ["", "n", "u", "m", "k", "M", "G", "T", "P", "E"]
+            .into_iter()
+            .chain(["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]);
+        let mut taken = 0;
+        for suffix in suffixes {
+            for digits in [
+                "0", "1", "7", "10", "999", "1000", "1024", "1536", "2000", "4096",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain((0..20).map(|n| format!("1{}", "0".repeat(n))))
+            .chain((0..7).map(|n| (1u64 << (10 * n)).to_string()))
+            {
+                let text = format!("{digits}{suffix}");
+                if let Some(narrow) = canonical_u64(&text) {
+                    taken += 1;
+                    assert_eq!(Some(narrow), canonical_wide(&text), "{text}");
+                }
+            }
+        }
+        assert!(taken > 150, "only {taken} quantities took the narrow path");
+    }
 
     #[test]
     fn quantities_print_as_kubernetes_prints_them() {
