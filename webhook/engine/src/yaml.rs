@@ -27,7 +27,11 @@ pub fn parse(text: &str) -> Option<Tree> {
         lines: &lines,
         pos: 0,
         virt: None,
-        stack: Stack::default(),
+        // Room for the deepest nesting of a rendered sidecar without growing.
+        stack: Stack {
+            entries: Vec::with_capacity(64),
+            items: Vec::with_capacity(32),
+        },
     };
     p.skip_blank();
     if p.pos >= lines.len() {
@@ -90,7 +94,6 @@ struct Line<'a> {
 /// Entries and items of the collections being read, innermost last. A collection pushes its
 /// children here and moves them into a `Map`/`Vec` of the right size when it ends, which
 /// avoids growing every collection one element at a time.
-#[derive(Default)]
 struct Stack {
     entries: Vec<(Cow<'static, str>, Tree)>,
     items: Vec<Tree>,

@@ -51,7 +51,12 @@ pub(crate) fn execute<'t>(
         tmpl,
         exec_name: name,
         out: std::mem::take(out),
-        vars: vec![("$", data.clone())],
+        vars: {
+            // Templates declare a few dozen variables: grow once, not five times.
+            let mut vars = Vec::with_capacity(32);
+            vars.push(("$", data.clone()));
+            vars
+        },
         args: Vec::with_capacity(16),
         nested: 0,
     };

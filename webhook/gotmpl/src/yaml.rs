@@ -13,7 +13,7 @@ use crate::value::Value;
 /// `yaml.Marshal(v)`: ends with a newline (sprig's `toYaml` trims it).
 pub fn encode(v: &Value) -> String {
     let mut e = Emitter {
-        out: String::new(),
+        out: String::with_capacity(256),
         column: 0,
         indent: -1,
         indents: Vec::new(),
