@@ -610,22 +610,35 @@ impl Flow<'_> {
             _ => {
                 let b = self.s.as_bytes();
                 let start = self.i;
-                while let Some(&c) = b.get(self.i) {
-                    if matches!(c, b',' | b'}' | b']') {
-                        break;
+                // A local index and one table look-up per byte: this loop reads every byte
+                // of every flow scalar.
+                let mut i = start;
+                while let Some(&c) = b.get(i) {
+                    if FLOW_STOPS[usize::from(c)] {
+                        match c {
+                            b',' | b'}' | b']' => break,
+                            b':' if matches!(
+                                b.get(i + 1),
+                                None | Some(b' ' | b',' | b'}' | b']')
+                            ) =>
+                            {
+                                break;
+                            }
+                            b':' => {}
+                            // `#`, `[`, `{`: comments and nesting inside a scalar.
+                            _ => return None,
+                        }
                     }
-                    if c == b':'
-                        && matches!(b.get(self.i + 1), None | Some(b' ' | b',' | b'}' | b']'))
-                    {
-                        break;
-                    }
-                    if matches!(c, b'#' | b'[' | b'{') {
-                        return None;
-                    }
-                    self.i += 1;
+                    i += 1;
                 }
-                // Stops are ASCII, so both ends are character boundaries.
-                let text = trim_end(self.s.get(start..self.i)?.trim_start());
+                self.i = i;
+                // Stops are ASCII, so both ends are character boundaries. Leading blanks
+                // were skipped; Unicode ones are trimmed as before.
+                let mut text = self.s.get(start..i)?;
+                if !text.as_bytes().first()?.is_ascii() {
+                    text = text.trim_start();
+                }
+                let text = trim_end(text);
                 if text.is_empty() {
                     return None;
                 }
