@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use gotmpl::{FuncError, Funcs, MapElem, Value};
 
@@ -15,6 +15,31 @@ thread_local! {
     /// The variables `env` reads during one render (set by `render` around execution). The
     /// functions are fixed when templates are parsed, but the environment is per call.
     static ENV_VARS: RefCell<Option<Arc<BTreeMap<String, String>>>> = const { RefCell::new(None) };
+}
+
+thread_local! {
+    /// The last map `toYaml` wrote on this thread, and its text. The sidecar template writes
+    /// `.Values`' resources on every render, and a part of `.Values` is one map, loaded with
+    /// the configuration, whatever the pod. Keyed on the map's identity through a `Weak`: the
+    /// address cannot be reused while the key exists, and the map cannot change in place.
+    static LAST_TO_YAML: RefCell<Option<(Weak<gotmpl::Map>, Value)>> = const { RefCell::new(None) };
+}
+
+/// `toYaml`, remembering the last map it wrote (see [`LAST_TO_YAML`]).
+fn to_yaml(v: &Value) -> Value {
+    let Value::Map(m) = v else {
+        return Value::string(gotmpl::yaml::encode(v));
+    };
+    LAST_TO_YAML.with(|last| {
+        if let Some((key, text)) = &*last.borrow()
+            && std::ptr::eq(key.as_ptr(), Arc::as_ptr(m))
+        {
+            return text.clone();
+        }
+        let text = Value::string(gotmpl::yaml::encode(v));
+        *last.borrow_mut() = Some((Arc::downgrade(m), text.clone()));
+        text
+    })
 }
 
 /// Runs `f` with `vars` visible to the templates' `env` function.
@@ -206,7 +231,7 @@ pub fn register(funcs: &mut Funcs) {
     });
     funcs.insert("toYaml", |a| {
         let [v] = args::<1>("toYaml", a)?;
-        Ok(Value::string(gotmpl::yaml::encode(v)))
+        Ok(to_yaml(v))
     });
     funcs.insert("indent", |a| {
         let [n, s] = args::<2>("indent", a)?;
@@ -590,6 +615,29 @@ pub fn is_string_map(v: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `toYaml` remembers the last map it wrote; every call still writes the map it is given.
+    #[test]
+    fn to_yaml_writes_each_calls_map() {
+        let text = |v: &Value| to_yaml(v).as_str().unwrap().to_string();
+        let a = Value::from_json(&json!({"requests": {"cpu": "100m"}}));
+        let b = Value::from_json(&json!({"limits": {"memory": "1Gi"}}));
+        for _ in 0..2 {
+            assert_eq!(text(&a), "requests:\n  cpu: 100m\n");
+            assert_eq!(text(&a), "requests:\n  cpu: 100m\n");
+            assert_eq!(text(&b), "limits:\n  memory: 1Gi\n");
+        }
+        // The same map, changed (the remembered key keeps `make_mut` from editing in place).
+        let mut changed = a.clone();
+        drop(a);
+        if let Value::Map(m) = &mut changed {
+            Arc::make_mut(m)
+                .entries
+                .insert("extra".into(), Value::string("x"));
+        }
+        assert_eq!(text(&changed), "extra: x\nrequests:\n  cpu: 100m\n");
+        assert_eq!(text(&Value::list([Value::Int(1)])), "- 1\n");
+    }
 
     #[test]
     fn status_port_is_appended_once() {

@@ -575,6 +575,18 @@ fn plain(s: &str) -> Option<Tree> {
 }
 
 /// A flow collection (`{a: b, c: [d]}`) on one logical line.
+/// The bytes that end or rule out a plain scalar inside a flow collection.
+const FLOW_STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut k = 0;
+    let stops = b",}]:#[{";
+    while k < stops.len() {
+        t[stops[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 struct Flow<'b> {
     s: &'b str,
     i: usize,
