@@ -426,14 +426,17 @@ fn split_key(text: &str) -> Option<KeyAndRest<'_>> {
 /// The position of the `:` ending a plain key (`: ` or `:` at the end, outside a comment).
 fn find_colon(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    for i in memchr::memchr2_iter(b':', b'#', b) {
+    let mut from = 0;
+    loop {
+        // Keys are a few bytes long: a plain scan ends before memchr would have set up.
+        let i = from + b[from..].iter().position(|&c| c == b':' || c == b'#')?;
         match b[i] {
             b':' if matches!(b.get(i + 1), None | Some(b' ')) => return Some(i),
             b'#' if i > 0 && b[i - 1] == b' ' => return None,
             _ => {}
         }
+        from = i + 1;
     }
-    None
 }
 
 fn strip_comment(text: &str) -> &str {
