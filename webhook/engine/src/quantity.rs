@@ -53,7 +53,7 @@ fn canonical_u64(text: &str) -> Option<String> {
             0 => "",
             p => BINARY[p as usize - 1].0,
         };
-        return Some(spell("", i128::from(bytes >> (10 * p)), name));
+        return Some(spell("", bytes >> (10 * p), name));
     }
     let (_, e) = DECIMAL.iter().find(|(name, _)| *name == suffix)?;
     let nanos = mantissa.checked_mul(10u64.checked_pow((e + 9) as u32)?)?;
@@ -69,7 +69,7 @@ fn canonical_u64(text: &str) -> Option<String> {
         .iter()
         .find(|(_, e)| e + 9 == zeros)
         .map_or("n", |(n, _)| *n);
-    Some(spell("", i128::from(value), name))
+    Some(spell("", value, name))
 }
 
 /// [`canonical`] in 128-bit arithmetic: signs, fractions, exponents, large values.
@@ -150,7 +150,7 @@ fn canonical_wide(text: &str) -> Option<String> {
 
 /// `{sign}{value}{suffix}` without the formatting machinery (this runs for every quantity of
 /// every render).
-fn spell(sign: &str, value: i128, suffix: &str) -> String {
+fn spell(sign: &str, value: impl itoa::Integer, suffix: &str) -> String {
     [sign, itoa::Buffer::new().format(value), suffix].concat()
 }
 

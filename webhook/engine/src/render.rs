@@ -182,18 +182,27 @@ fn child_ctx(ctx: Ctx, key: &str) -> Ctx {
 fn typed(v: &mut Node<'_>, ctx: Ctx) {
     match v {
         Node::Object(m) if ctx == Ctx::Data => {
-            m.retain(|_, v| !v.is_null());
+            if m.values().any(Node::is_null) {
+                m.retain(|_, v| !v.is_null());
+            }
         }
         Node::Object(m) => {
-            m.retain(|k, v| match v {
+            let kept = |k: &str, v: &Node<'_>| match v {
                 Node::Null => false,
                 Node::String(s) => !s.is_empty() || k.starts_with('$'),
                 Node::Number(n) => !(n.as_f64() == Some(0.0) && zero_dropped(ctx, k)),
                 Node::Bool(b) => *b || !zero_dropped(ctx, k),
                 _ => true,
-            });
+            };
+            // Rendered objects rarely hold anything to drop: look before moving members.
+            if !m.iter().all(|(k, v)| kept(k, v)) {
+                m.retain(|k, v| kept(k, v));
+            }
             for (k, child) in m.iter_mut() {
-                typed(child, child_ctx(ctx, k));
+                // Only collections have anything below them to drop.
+                if matches!(child, Node::Object(_) | Node::Array(_)) {
+                    typed(child, child_ctx(ctx, k));
+                }
             }
             if ctx == Ctx::Resources {
                 crate::quantity::canonicalize_resources(v);
@@ -201,7 +210,9 @@ fn typed(v: &mut Node<'_>, ctx: Ctx) {
         }
         Node::Array(items) => {
             for item in items {
-                typed(item, ctx);
+                if matches!(item, Node::Object(_) | Node::Array(_)) {
+                    typed(item, ctx);
+                }
             }
         }
         _ => {}
