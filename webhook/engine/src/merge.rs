@@ -193,13 +193,14 @@ fn is_directive_item(v: &Node<'_>, which: &str) -> bool {
 /// A patch value inserted where the target has nothing: the directives applied to nothing
 /// (`$patch: delete` drops, markers and `$` keys vanish).
 fn fresh(v: Node<'_>) -> Option<Node<'_>> {
+    // What templates render is nearly always clean: one look, no rebuilding.
+    if !needs_cleaning(&v) {
+        return Some(v);
+    }
     match v {
         Node::Object(m) => {
             if m.get(DIRECTIVE).and_then(Node::as_str) == Some("delete") {
                 return None;
-            }
-            if !m.keys().any(|k| k.starts_with('$')) && !m.values().any(needs_cleaning) {
-                return Some(Node::Object(m));
             }
             Some(Node::Object(
                 m.into_iter()
@@ -208,17 +209,12 @@ fn fresh(v: Node<'_>) -> Option<Node<'_>> {
                     .collect(),
             ))
         }
-        Node::Array(a) => {
-            if !a.iter().any(needs_cleaning) {
-                return Some(Node::Array(a));
-            }
-            Some(Node::Array(
-                a.into_iter()
-                    .filter(|v| !is_directive_item(v, "replace"))
-                    .filter_map(fresh)
-                    .collect(),
-            ))
-        }
+        Node::Array(a) => Some(Node::Array(
+            a.into_iter()
+                .filter(|v| !is_directive_item(v, "replace"))
+                .filter_map(fresh)
+                .collect(),
+        )),
         Node::Null => None,
         other => Some(other),
     }
@@ -226,10 +222,17 @@ fn fresh(v: Node<'_>) -> Option<Node<'_>> {
 
 /// Whether a value holds a directive or a null somewhere (what [`fresh`] would change).
 fn needs_cleaning(v: &Node<'_>) -> bool {
+    // One pass over each collection's members, calling down only into collections: this
+    // walks every rendered pod whole.
+    let below = |v: &Node<'_>| match v {
+        Node::Null => true,
+        Node::Object(_) | Node::Array(_) => needs_cleaning(v),
+        _ => false,
+    };
     match v {
         Node::Null => true,
-        Node::Object(m) => m.keys().any(|k| k.starts_with('$')) || m.values().any(needs_cleaning),
-        Node::Array(a) => a.iter().any(needs_cleaning),
+        Node::Object(m) => m.iter().any(|(k, v)| k.starts_with('$') || below(v)),
+        Node::Array(a) => a.iter().any(below),
         _ => false,
     }
 }
