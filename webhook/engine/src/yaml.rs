@@ -536,6 +536,13 @@ fn single_quoted(text: &str) -> Option<(String, &str)> {
 /// A plain scalar, resolved as serde_yaml_ng resolves it, or `None` when unsure. The caller
 /// has ruled out `: ` inside it.
 fn plain(s: &str) -> Option<Tree> {
+    // Most scalars start with a letter that begins no null, boolean or number.
+    if let Some(b'a'..=b'e' | b'g'..=b'm' | b'o'..=b's' | b'u'..=b'z' | b'/' | b'$') =
+        s.as_bytes().first()
+        && !s.ends_with(':')
+    {
+        return Some(Node::from(s.to_string()));
+    }
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Node::Null),
         "true" | "True" | "TRUE" => return Some(Node::Bool(true)),
@@ -577,7 +584,6 @@ fn plain(s: &str) -> Option<Tree> {
     Some(Node::from(s.to_string()))
 }
 
-/// A flow collection (`{a: b, c: [d]}`) on one logical line.
 /// The bytes that end or rule out a plain scalar inside a flow collection.
 const FLOW_STOPS: [bool; 256] = {
     let mut t = [false; 256];
@@ -590,6 +596,7 @@ const FLOW_STOPS: [bool; 256] = {
     t
 };
 
+/// A flow collection (`{a: b, c: [d]}`) on one logical line.
 struct Flow<'b> {
     s: &'b str,
     i: usize,
