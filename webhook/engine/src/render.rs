@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use crate::doc::Node;
+use crate::doc::{Members, Node};
 
 /// The template engine's value type.
 pub type TmplValue = gotmpl::Value;
@@ -178,26 +178,25 @@ fn child_ctx(ctx: Ctx, key: &str) -> Ctx {
     }
 }
 
+/// Removes the members `dropped` picks. Rendered objects rarely hold any: look before moving.
+fn drop_members(m: &mut Members<'_>, dropped: impl Fn(&str, &Node<'_>) -> bool) {
+    if m.iter().any(|(k, v)| dropped(k, v)) {
+        m.retain(|k, v| !dropped(k, v));
+    }
+}
+
 /// Mimics decoding into `corev1.Pod` and encoding again.
 fn typed(v: &mut Node<'_>, ctx: Ctx) {
     match v {
-        Node::Object(m) if ctx == Ctx::Data => {
-            if m.values().any(Node::is_null) {
-                m.retain(|_, v| !v.is_null());
-            }
-        }
+        Node::Object(m) if ctx == Ctx::Data => drop_members(m, |_, v| v.is_null()),
         Node::Object(m) => {
-            let kept = |k: &str, v: &Node<'_>| match v {
-                Node::Null => false,
-                Node::String(s) => !s.is_empty() || k.starts_with('$'),
-                Node::Number(n) => !(n.as_f64() == Some(0.0) && zero_dropped(ctx, k)),
-                Node::Bool(b) => *b || !zero_dropped(ctx, k),
-                _ => true,
-            };
-            // Rendered objects rarely hold anything to drop: look before moving members.
-            if !m.iter().all(|(k, v)| kept(k, v)) {
-                m.retain(|k, v| kept(k, v));
-            }
+            drop_members(m, |k, v| match v {
+                Node::Null => true,
+                Node::String(s) => s.is_empty() && !k.starts_with('$'),
+                Node::Number(n) => n.as_f64() == Some(0.0) && zero_dropped(ctx, k),
+                Node::Bool(b) => !*b && zero_dropped(ctx, k),
+                _ => false,
+            });
             for (k, child) in m.iter_mut() {
                 // Only collections have anything below them to drop.
                 if matches!(child, Node::Object(_) | Node::Array(_)) {
