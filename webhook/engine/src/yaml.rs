@@ -654,10 +654,11 @@ impl Flow<'_> {
                     i += 1;
                 }
                 self.i = i;
-                // Stops are ASCII, so both ends are character boundaries. Leading blanks
-                // were skipped; Unicode ones are trimmed as before.
+                // Stops are ASCII, so both ends are character boundaries. Spaces and tabs
+                // were skipped; other white space is trimmed as before.
                 let mut text = self.s.get(start..i)?;
-                if !text.as_bytes().first()?.is_ascii() {
+                let first = *text.as_bytes().first()?;
+                if !first.is_ascii() || first.is_ascii_whitespace() {
                     text = text.trim_start();
                 }
                 let text = trim_end(text);
