@@ -22,6 +22,8 @@ const DECIMAL: [(&str, i32); 10] = [
     ("E", 18),
 ];
 
+use std::ops::{Div, Rem, Shr};
+
 use crate::doc::Node;
 
 /// The canonical spelling of `text`, or `None` if it is not a quantity.
@@ -35,7 +37,10 @@ pub fn canonical(text: &str) -> Option<String> {
 /// [`canonical`] for a plain unsigned integer and a unit suffix whose value in nano-units fits
 /// a `u64`; `None` for anything else, which [`canonical_wide`] handles.
 fn canonical_u64(text: &str) -> Option<String> {
-    let num_end = text.bytes().position(|b| !b.is_ascii_digit())?;
+    let num_end = text
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(text.len());
     let (num, suffix) = text.split_at(num_end);
     if num.is_empty() || num.len() > 19 {
         return None;
@@ -48,28 +53,14 @@ fn canonical_u64(text: &str) -> Option<String> {
         if bytes == 0 {
             return Some("0".into());
         }
-        let p = (bytes.trailing_zeros() / 10).min(6);
-        let name = match p {
-            0 => "",
-            p => BINARY[p as usize - 1].0,
-        };
-        return Some(spell("", bytes >> (10 * p), name));
+        return Some(binary_spelling("", bytes, bytes.trailing_zeros()));
     }
     let (_, e) = DECIMAL.iter().find(|(name, _)| *name == suffix)?;
     let nanos = mantissa.checked_mul(10u64.checked_pow((e + 9) as u32)?)?;
     if nanos == 0 {
         return Some("0".into());
     }
-    let (mut value, mut zeros) = (nanos, 0);
-    while value % 1000 == 0 {
-        value /= 1000;
-        zeros += 3;
-    }
-    let name = DECIMAL
-        .iter()
-        .find(|(_, e)| e + 9 == zeros)
-        .map_or("n", |(n, _)| *n);
-    Some(spell("", value, name))
+    Some(decimal_spelling("", nanos))
 }
 
 /// [`canonical`] in 128-bit arithmetic: signs, fractions, exponents, large values.
@@ -125,27 +116,43 @@ fn canonical_wide(text: &str) -> Option<String> {
     }
     let sign = if negative { "-" } else { "" };
     if binary.is_some() && nanos % 1_000_000_000 == 0 {
-        // The largest binary suffix dividing the bytes: 1024^p divides n exactly when n has
-        // at least 10·p trailing zero bits.
         let bytes = nanos / 1_000_000_000;
-        let p = (bytes.trailing_zeros() / 10).min(6);
-        let name = match p {
-            0 => "",
-            p => BINARY[p as usize - 1].0,
-        };
-        return Some(spell(sign, bytes >> (10 * p), name));
+        return Some(binary_spelling(sign, bytes, bytes.trailing_zeros()));
     }
-    // The largest decimal suffix dividing the nano-units: 10^(e+9) for e a multiple of 3.
+    Some(decimal_spelling(sign, nanos))
+}
+
+/// `bytes` with the largest binary suffix dividing them: 1024^p divides n exactly when n has
+/// at least 10·p trailing zero bits (`trailing_zeros`).
+fn binary_spelling<T>(sign: &str, bytes: T, trailing_zeros: u32) -> String
+where
+    T: Shr<u32, Output = T> + itoa::Integer,
+{
+    let p = (trailing_zeros / 10).min(6);
+    let name = match p {
+        0 => "",
+        p => BINARY[p as usize - 1].0,
+    };
+    spell(sign, bytes >> (10 * p), name)
+}
+
+/// Non-zero `nanos` nano-units with the largest decimal suffix dividing them: 10^(e+9) for e a
+/// multiple of 3.
+fn decimal_spelling<T>(sign: &str, nanos: T) -> String
+where
+    T: Copy + PartialEq + Rem<Output = T> + Div<Output = T> + From<u16> + itoa::Integer,
+{
+    let (thousand, zero) = (T::from(1000), T::from(0));
     let (mut value, mut zeros) = (nanos, 0);
-    while zeros < 27 && value % 1000 == 0 {
-        value /= 1000;
+    while zeros < 27 && value % thousand == zero {
+        value = value / thousand;
         zeros += 3;
     }
     let name = DECIMAL
         .iter()
         .find(|(_, e)| e + 9 == zeros)
         .map_or("n", |(n, _)| *n);
-    Some(spell(sign, value, name))
+    spell(sign, value, name)
 }
 
 /// `{sign}{value}{suffix}` without the formatting machinery (this runs for every quantity of
