@@ -55,8 +55,7 @@ impl Path {
         self.names.extend(names);
     }
 
-    /// What the steps after the first gave last time, when the first step has reached the
-    /// same container again.
+    /// What the chain's remaining steps gave last time from this same container.
     pub(crate) fn recall(&self, container: &Value) -> Option<&Value> {
         let entry = self.memo.entry.get()?;
         let same = match (&entry.key, container) {
@@ -83,22 +82,25 @@ impl Path {
         Some(&s.fields[at].1)
     }
 
-    /// Notes that the steps after the first gave `value` from `container`.
+    /// Notes that the chain's remaining steps gave `value` from `container`.
     pub(crate) fn remember(&self, container: &Value, value: &Value) {
         let memo = &self.memo;
         if memo.entry.get().is_some() {
             return;
         }
-        let (addr, key) = match container {
-            Value::Map(m) => (Arc::as_ptr(m) as usize, Key::Map(Arc::downgrade(m))),
-            Value::Struct(s) => (Arc::as_ptr(s) as usize, Key::Struct(Arc::downgrade(s))),
-            _ => return,
+        let Some(address) = address(container) else {
+            return;
         };
         // Only an address, compared and never followed: a stale one just delays the memo.
-        if memo.seen.load(Ordering::Relaxed) != addr {
-            memo.seen.store(addr, Ordering::Relaxed);
+        if memo.seen.load(Ordering::Relaxed) != address {
+            memo.seen.store(address, Ordering::Relaxed);
             return;
         }
+        let key = match container {
+            Value::Map(m) => Key::Map(Arc::downgrade(m)),
+            Value::Struct(s) => Key::Struct(Arc::downgrade(s)),
+            _ => return,
+        };
         let _ = memo.entry.set(Entry {
             key,
             value: value.clone(),
@@ -120,7 +122,17 @@ struct Entry {
     value: Value,
 }
 
+/// The key container, held weakly: the allocation stays, so its address is not reused.
 enum Key {
     Map(Weak<Map>),
     Struct(Weak<Struct>),
+}
+
+/// A map's or struct's address: the identity memos are keyed on.
+fn address(v: &Value) -> Option<usize> {
+    match v {
+        Value::Map(m) => Some(Arc::as_ptr(m) as usize),
+        Value::Struct(s) => Some(Arc::as_ptr(s) as usize),
+        _ => None,
+    }
 }
