@@ -1080,3 +1080,38 @@ fn field_chains_see_each_runs_data() {
         "custom dev d"
     );
 }
+
+/// Threads rendering one template at once (as the webhook's pool does) each see their own
+/// data, while the chains' memos fill and are read concurrently.
+#[test]
+fn field_chains_see_each_runs_data_across_threads() {
+    let t = Template::parse(
+        "t",
+        "{{ .Values.global.image }} {{ .Pod.Name }} {{ $v := .Values }}{{ $v.global.tag }}",
+        &Funcs::builtin(),
+    )
+    .unwrap();
+    let maps = [
+        Value::from_json(&json!({"global": {"image": "proxyv2", "tag": "1.24"}})),
+        Value::from_json(&json!({"global": {"image": "distroless", "tag": "1.25"}})),
+    ];
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let (t, maps) = (&t, &maps);
+            scope.spawn(move || {
+                for run in 0..500 {
+                    // Threads 0 and 1 keep to one map; 2 and 3 alternate between both.
+                    let which = if thread < 2 { thread } else { run % 2 };
+                    let name = format!("pod-{thread}-{run}");
+                    let pod = Value::structure("*corev1.Pod", [("Name", Value::string(&*name))]);
+                    let data = Value::structure(
+                        "*inject.Data",
+                        [("Values", maps[which].clone()), ("Pod", pod)],
+                    );
+                    let (image, tag) = [("proxyv2", "1.24"), ("distroless", "1.25")][which];
+                    assert_eq!(t.execute(&data).unwrap(), format!("{image} {name} {tag}"));
+                }
+            });
+        }
+    });
+}
