@@ -1,6 +1,10 @@
 //! Kubernetes resource quantities in canonical form (`2000m` → `2`, `1024Mi` → `1Gi`): what a
 //! typed `corev1.Pod` round trip prints, so injected resources read as Istio's do.
 
+use std::ops::{Div, Rem, Shr};
+
+use crate::doc::Node;
+
 const BINARY: [(&str, u32); 6] = [
     ("Ki", 1),
     ("Mi", 2),
@@ -21,10 +25,6 @@ const DECIMAL: [(&str, i32); 10] = [
     ("P", 15),
     ("E", 18),
 ];
-
-use std::ops::{Div, Rem, Shr};
-
-use crate::doc::Node;
 
 /// The canonical spelling of `text`, or `None` if it is not a quantity.
 pub fn canonical(text: &str) -> Option<String> {
@@ -211,6 +211,8 @@ mod tests {
             }
         }
         assert!(taken > 150, "only {taken} quantities took the narrow path");
+        // Digits alone (no suffix) are plain quantities too.
+        assert_eq!(canonical_u64("2000").as_deref(), Some("2k"));
     }
 
     #[test]
