@@ -102,12 +102,13 @@ struct Stack {
 impl Stack {
     /// The entries pushed since `base` as a mapping; `None` on a duplicate key.
     fn map_from(&mut self, base: usize) -> Option<Tree> {
-        let members = Members::distinct(self.entries.drain(base..).collect())?;
+        // `split_off` moves the entries in one copy; `drain(..).collect()` moves them one by one.
+        let members = Members::distinct(self.entries.split_off(base))?;
         Some(Node::Object(members))
     }
 
     fn seq_from(&mut self, base: usize) -> Tree {
-        Node::Array(self.items.drain(base..).collect())
+        Node::Array(self.items.split_off(base))
     }
 }
 
@@ -400,14 +401,22 @@ fn shared_key(key: Cow<'_, str>) -> Cow<'static, str> {
 /// entry. Plain keys are borrowed, so classifying a line costs no allocation.
 fn split_key(text: &str) -> Option<KeyAndRest<'_>> {
     let (key, after) = match text.as_bytes().first() {
-        Some(b'"') => {
-            let (k, rest) = double_quoted(text)?;
-            (Cow::Owned(k), rest)
-        }
-        Some(b'\'') => {
-            let (k, rest) = single_quoted(text)?;
-            (Cow::Owned(k), rest)
-        }
+        // Quoted sequence items (`- "-p"`) come here too: only a key followed by `:` is
+        // unescaped into a string of its own.
+        Some(b'"') => match plain_quoted(text, b'"') {
+            Some((k, rest)) => (Cow::Borrowed(k), rest),
+            None => {
+                let (k, rest) = double_quoted(text)?;
+                (Cow::Owned(k), rest)
+            }
+        },
+        Some(b'\'') => match plain_quoted(text, b'\'') {
+            Some((k, rest)) => (Cow::Borrowed(k), rest),
+            None => {
+                let (k, rest) = single_quoted(text)?;
+                (Cow::Owned(k), rest)
+            }
+        },
         _ => {
             if starts_with_indicator(text) {
                 return None;
@@ -421,6 +430,19 @@ fn split_key(text: &str) -> Option<KeyAndRest<'_>> {
         return None;
     }
     Some((key, rest.trim_start_matches(' ')))
+}
+
+/// A quoted scalar that needs no unescaping (no `\\` in double quotes, no `''` in single
+/// ones), borrowed, and the text after it; `None` when unescaping is needed or it is unclosed.
+fn plain_quoted(text: &str, quote: u8) -> Option<(&str, &str)> {
+    let body = &text[1..];
+    let b = body.as_bytes();
+    let end = if quote == b'"' {
+        memchr::memchr2(b'"', b'\\', b).filter(|&i| b[i] == b'"')?
+    } else {
+        memchr::memchr(b'\'', b).filter(|&i| b.get(i + 1) != Some(&b'\''))?
+    };
+    Some((&body[..end], &body[end + 1..]))
 }
 
 /// The position of the `:` ending a plain key (`: ` or `:` at the end, outside a comment).
