@@ -22,10 +22,12 @@ pub fn parse(text: &str) -> Option<Tree> {
     if text.starts_with('%') {
         return None;
     }
-    let lines = split_lines(text)?;
     let mut p = Parser {
-        lines: &lines,
-        pos: 0,
+        src: text,
+        next: 0,
+        consumed: 0,
+        line: None,
+        invalid: false,
         virt: None,
         // Room for the deepest nesting of a rendered sidecar without growing.
         stack: Stack {
@@ -33,41 +35,33 @@ pub fn parse(text: &str) -> Option<Tree> {
             items: Vec::with_capacity(32),
         },
     };
-    p.skip_blank();
-    if p.pos >= lines.len() {
-        return Some(Node::Null);
-    }
-    let v = p.node(0)?;
-    p.skip_blank();
-    (p.pos >= lines.len() && p.virt.is_none()).then_some(v)
+    p.fill();
+    let v = match p.line {
+        None => Node::Null,
+        Some(_) => p.node(0)?,
+    };
+    (p.line.is_none() && p.virt.is_none() && !p.invalid).then_some(v)
 }
 
-/// The lines of `text` with their indentation measured, or `None` for what only the full
-/// parser handles (tab indentation, document markers).
-fn split_lines(text: &str) -> Option<Vec<Line<'_>>> {
-    let mut lines = Vec::with_capacity(text.len() / 16);
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]) {
-        let raw = &text[start..end];
-        start = end + 1;
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        let indent = raw.bytes().take_while(|&b| b == b' ').count();
-        let content = &raw[indent..];
-        if content.starts_with('\t') {
-            // Tabs in indentation are not YAML; let the full parser say so.
-            return None;
-        }
-        let content = trim_end(content);
-        if indent == 0 && (content == "---" || content == "...") {
-            return None;
-        }
-        lines.push(Line {
-            raw,
-            indent,
-            text: content,
-        });
-    }
-    Some(lines)
+/// One line of `src` from byte `at`: the line, and where the next one starts (past the end of
+/// `src` after the last line).
+fn split_line(src: &str, at: usize) -> (Line<'_>, usize) {
+    let rest = &src[at..];
+    let (raw, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+        Some(i) => (&rest[..i], at + i + 1),
+        None => (rest, src.len() + 1),
+    };
+    let raw = raw.strip_suffix('\r').unwrap_or(raw);
+    let indent = raw.bytes().take_while(|&b| b == b' ').count();
+    let text = trim_end(&raw[indent..]);
+    (Line { raw, indent, text }, next)
+}
+
+/// Whether the full parser must judge a line: tab indentation (not YAML; it says so) and
+/// document markers.
+fn is_unsupported(line: &Line<'_>) -> bool {
+    line.raw.as_bytes().get(line.indent) == Some(&b'\t')
+        || (line.indent == 0 && (line.text == "---" || line.text == "..."))
 }
 
 /// `str::trim_end`, without decoding characters when the end is ASCII.
@@ -86,8 +80,10 @@ fn trim_end(s: &str) -> &str {
 }
 
 struct Line<'a> {
+    /// The line without its line break.
     raw: &'a str,
     indent: usize,
+    /// The line without its indentation and trailing white space.
     text: &'a str,
 }
 
@@ -113,8 +109,16 @@ impl Stack {
 }
 
 struct Parser<'a> {
-    lines: &'a [Line<'a>],
-    pos: usize,
+    src: &'a str,
+    /// Where the line after `line` starts.
+    next: usize,
+    /// Where the line after the last one consumed starts: a literal block's first line.
+    consumed: usize,
+    /// The current line (never blank or a comment), `None` at the end. Lines are split as the
+    /// reader reaches them, and blank ones skipped once.
+    line: Option<(usize, &'a str)>,
+    /// A line only the full parser handles was met.
+    invalid: bool,
     /// The rest of a `- ` item line, read as if it were its own line at this indent.
     virt: Option<(usize, &'a str)>,
     stack: Stack,
@@ -129,27 +133,31 @@ fn is_item(text: &str) -> bool {
 }
 
 impl<'a> Parser<'a> {
-    fn skip_blank(&mut self) {
-        if self.virt.is_some() {
-            return;
+    /// Moves `line` to the next line that is not blank or a comment.
+    fn fill(&mut self) {
+        self.consumed = self.next;
+        while self.next <= self.src.len() {
+            let (line, next) = split_line(self.src, self.next);
+            self.next = next;
+            if is_unsupported(&line) {
+                self.invalid = true;
+            }
+            if !is_blank(line.text) {
+                self.line = Some((line.indent, line.text));
+                return;
+            }
         }
-        while self.pos < self.lines.len() && is_blank(self.lines[self.pos].text) {
-            self.pos += 1;
-        }
+        self.line = None;
     }
 
     /// The current line (indent, text), virtual first.
-    fn peek(&mut self) -> Option<(usize, &'a str)> {
-        self.skip_blank();
-        if let Some(v) = self.virt {
-            return Some(v);
-        }
-        self.lines.get(self.pos).map(|l| (l.indent, l.text))
+    fn peek(&self) -> Option<(usize, &'a str)> {
+        self.virt.or(self.line)
     }
 
     fn advance(&mut self) {
         if self.virt.take().is_none() {
-            self.pos += 1;
+            self.fill();
         }
     }
 
@@ -190,7 +198,7 @@ impl<'a> Parser<'a> {
                     // The rest is read as its own line; continuation lines follow. A virtual
                     // line (`- - a`) has already moved past its real line.
                     if self.virt.replace((offset, rest)).is_none() {
-                        self.pos += 1;
+                        self.fill();
                     }
                     match key {
                         Some(first) => self.mapping(offset, first)?,
@@ -272,10 +280,16 @@ impl<'a> Parser<'a> {
         if self.virt.is_some() {
             return None;
         }
-        // Lines belong to the block while blank or indented past the parent.
+        // Lines belong to the block while blank or indented past the parent. They are read
+        // from the text again: the cursor has skipped blank lines, which are content here.
         let mut block_indent = None;
         let mut body: Vec<&str> = Vec::new();
-        while let Some(line) = self.lines.get(self.pos) {
+        let mut at = self.consumed;
+        while at <= self.src.len() {
+            let (line, next) = split_line(self.src, at);
+            if is_unsupported(&line) {
+                return None;
+            }
             if line.text.is_empty() {
                 // Spaces past the block's indentation are content, even on a blank line.
                 match block_indent {
@@ -283,7 +297,7 @@ impl<'a> Parser<'a> {
                     None if line.raw.len() > parent_indent + 1 => return None,
                     _ => body.push(""),
                 }
-                self.pos += 1;
+                at = next;
                 continue;
             }
             let bi = *block_indent.get_or_insert(line.indent);
@@ -291,8 +305,10 @@ impl<'a> Parser<'a> {
                 break;
             }
             body.push(&line.raw[bi..]);
-            self.pos += 1;
+            at = next;
         }
+        self.next = at;
+        self.fill();
         // Trailing blank lines go with chomping (clip and strip both drop them).
         while body.last() == Some(&"") {
             body.pop();
@@ -320,11 +336,11 @@ impl<'a> Parser<'a> {
             if self.virt.is_some() {
                 return None;
             }
-            let line = self.lines.get(self.pos)?;
+            let (_, text) = self.line?;
             let joined = buf.to_mut();
             joined.push(' ');
-            joined.push_str(strip_comment(line.text));
-            self.pos += 1;
+            joined.push_str(strip_comment(text));
+            self.fill();
         }
         read_flow(&buf, &mut self.stack)
     }
