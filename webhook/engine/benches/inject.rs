@@ -24,6 +24,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use injector_engine::doc::Node;
 use injector_engine::inject::{self, Mode, Outcome, Owner};
+use injector_engine::render::Texts;
 use injector_engine::{Environment, Injector, admission, kube_inject, patch};
 use serde_json::Value;
 
@@ -56,6 +57,7 @@ fn injector() -> Result<Injector, String> {
         &injector,
         &Environment::default(),
         &webhook(),
+        &Texts::default(),
     ) {
         Ok(Outcome::Injected { .. }) => Ok(injector),
         Ok(Outcome::Skipped(reason)) => Err(format!("the minimal pod was skipped: {reason:?}")),
@@ -64,13 +66,14 @@ fn injector() -> Result<Injector, String> {
 }
 
 /// The injected pod, for re-injection and patch benchmarks.
-fn injected<'p>(injector: &Injector, p: &'p Value) -> (Node<'p>, Node<'p>) {
+fn injected<'p>(injector: &Injector, p: &'p Value, texts: &'p Texts) -> (Node<'p>, Node<'p>) {
     match inject::inject(
         Node::view(p),
         NAMESPACE,
         injector,
         &Environment::default(),
         &webhook(),
+        texts,
     ) {
         Ok(Outcome::Injected { original, injected }) => (original, injected),
         other => panic!("bench pod not injected: {other:?}"),
@@ -90,13 +93,23 @@ fn bench_shapes(c: &mut Criterion) {
     let env2000 = pod(1, 2000, false);
     let ten = pod(10, 5, true);
     let first = pod(1, 5, true);
-    let already = injected(&injector, &first).1.to_value();
+    let already = injected(&injector, &first, &Texts::default()).1.to_value();
 
     let mut g = c.benchmark_group("inject");
     // Each pod is viewed in place (what kube-inject does with a parsed manifest); the outcome
-    // is dropped inside the timing, as it was when returned.
+    // and the rendered texts it borrows are dropped inside the timing, as they are when
+    // returned.
     let run = |p: &Value, mode: &Mode| {
-        inject::inject(Node::view(black_box(p)), NAMESPACE, &injector, &env, mode).is_ok()
+        let texts = Texts::default();
+        inject::inject(
+            Node::view(black_box(p)),
+            NAMESPACE,
+            &injector,
+            &env,
+            mode,
+            &texts,
+        )
+        .is_ok()
     };
     for (name, p) in [
         ("minimal", &minimal),
@@ -120,7 +133,8 @@ fn bench_shapes(c: &mut Criterion) {
         ("env_2000", &env2000),
         ("containers_10_probes", &ten),
     ] {
-        let (original, result) = injected(&injector, p);
+        let texts = Texts::default();
+        let (original, result) = injected(&injector, p, &texts);
         g.bench_function(name, |b| {
             b.iter(|| patch::diff(black_box(&original), black_box(&result)))
         });

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::doc::Node;
 use crate::inject::{self, Mode, Outcome};
+use crate::render::Texts;
 use crate::{Environment, Injector, chain, patch};
 
 /// What happened to one review, for the caller's logs and metrics.
@@ -107,7 +108,8 @@ pub fn review(
     let mode = Mode::Webhook {
         path_envs: path_envs(path),
     };
-    let (body, verdict) = match inject::inject(object, &namespace, injector, env, &mode) {
+    let texts = Texts::default();
+    let (body, verdict) = match inject::inject(object, &namespace, injector, env, &mode, &texts) {
         Ok(Outcome::Skipped(reason)) => (
             response_body(Some(api_version.as_str()), &uid, &Response::Allowed),
             Verdict::Skipped(reason.to_string()),

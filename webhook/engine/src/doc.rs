@@ -228,6 +228,24 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The same tree owning all of its strings.
+    pub fn into_owned(self) -> Node<'static> {
+        match self {
+            Node::Null => Node::Null,
+            Node::Bool(b) => Node::Bool(b),
+            Node::Number(n) => Node::Number(n),
+            Node::String(s) => Node::String(Cow::Owned(s.into_owned())),
+            Node::Array(items) => Node::Array(items.into_iter().map(Node::into_owned).collect()),
+            Node::Object(members) => Node::Object(Members::from_distinct(
+                members
+                    .items
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                    .collect(),
+            )),
+        }
+    }
+
     /// Reads one JSON document, borrowing every string that has no escape from `text`.
     pub fn parse(text: &'a str) -> Result<Node<'a>, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(text);

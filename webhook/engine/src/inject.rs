@@ -12,7 +12,7 @@ use crate::doc::{Members, Node};
 use crate::finish::{self, FinishError, PostContext};
 use crate::merge::{self, MergeError};
 use crate::mesh::{self, MeshError};
-use crate::render::RenderError;
+use crate::render::{RenderError, Texts};
 use crate::validate::{self, InvalidAnnotations};
 use crate::{Injector, data};
 
@@ -76,13 +76,14 @@ const NATIVE_ANNOTATION: &str = "sidecar.istio.io/nativeSidecar";
 /// Injects (or skips) one pod. `namespace` is the request's namespace, used when the pod has
 /// none. The pod comes as a read-only tree ([`Node::parse`] of the request, or [`Node::view`]
 /// of a `Value`): it is prepared, kept as the patch's original, and the working pod is a copy
-/// of it.
+/// of it. The rendered templates are kept in `texts`, which the injected pod borrows from.
 pub fn inject<'a>(
     pod: Node<'a>,
     namespace: &str,
     injector: &Injector,
     env: &Environment,
     mode: &Mode,
+    texts: &'a Texts,
 ) -> Result<Outcome<'a>, InjectError> {
     let mut original = pod;
     let ns = prepare(&mut original, namespace)?;
@@ -253,13 +254,12 @@ pub fn inject<'a>(
                     .join(", "),
             });
         };
-        let rendered =
-            template
-                .render(&template_data, &vars)
-                .map_err(|source| InjectError::Render {
-                    name: name.clone(),
-                    source,
-                })?;
+        let rendered = template
+            .render(&template_data, &vars, texts)
+            .map_err(|source| InjectError::Render {
+                name: name.clone(),
+                source,
+            })?;
         // Only the names of what the templates add matter later (status, overrides, native
         // layout), so the template pod is merged from a skeleton of the render.
         merge::merge_owned(&mut template_pod, skeleton(&rendered)).map_err(InjectError::Merge)?;

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::doc::Node;
 use crate::inject::{self, Mode, Outcome, Owner};
+use crate::render::Texts;
 use crate::{Environment, Injector, SkipReason, chain};
 
 /// The injected stream and the warnings to print on stderr.
@@ -161,12 +162,14 @@ fn inject_object(
     } else {
         format!("{}/{}", owner.namespace, name)
     };
+    let texts = Texts::default();
     match inject::inject(
         Node::view(&pod),
         "",
         injector,
         env,
         &Mode::KubeInject { owner },
+        &texts,
     ) {
         Ok(Outcome::Skipped(reason)) => {
             let why = match reason {

@@ -3,6 +3,7 @@
 //! `corev1.Pod` round trip gives it (nulls and zero-valued `omitempty` fields gone, quantities
 //! canonical).
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -61,13 +62,15 @@ impl Template {
         })
     }
 
-    /// Executes the template and reads its output as a partial Pod.
-    pub fn render(
+    /// Executes the template and reads its output as a partial Pod, whose strings borrow the
+    /// output kept in `texts`.
+    pub fn render<'t>(
         &self,
         data: &TmplValue,
         vars: &Arc<BTreeMap<String, String>>,
-    ) -> Result<Node<'static>, RenderError> {
-        read_partial_pod(&self.execute(data, vars)?)
+        texts: &'t Texts,
+    ) -> Result<Node<'t>, RenderError> {
+        read_partial_pod(texts.keep(self.execute(data, vars)?))
     }
 
     /// The template's output text, before it is read as YAML.
@@ -82,8 +85,31 @@ impl Template {
     }
 }
 
+/// The rendered texts of one injection, kept while the pods built from them borrow their
+/// strings (most of a rendered sidecar's keys and values are never copied). Append-only.
+#[derive(Default)]
+pub struct Texts {
+    text: OnceCell<String>,
+    next: OnceCell<Box<Texts>>,
+}
+
+impl Texts {
+    /// Keeps `text` for as long as `self` lives.
+    pub fn keep(&self, text: String) -> &str {
+        let mut slot = self;
+        let mut text = text;
+        loop {
+            match slot.text.set(text) {
+                Ok(()) => return slot.text.get().map_or("", String::as_str),
+                Err(back) => text = back,
+            }
+            slot = slot.next.get_or_init(Box::default);
+        }
+    }
+}
+
 /// Reads a template's output as a partial Pod, typed like a `corev1.Pod` round trip.
-pub fn read_partial_pod(text: &str) -> Result<Node<'static>, RenderError> {
+pub fn read_partial_pod(text: &str) -> Result<Node<'_>, RenderError> {
     let mut pod = if text.trim().is_empty() {
         Node::object()
     } else {
@@ -106,7 +132,7 @@ pub fn typed_pod(pod: &mut Node<'_>) {
 
 /// Reads rendered YAML: the fast subset reader when it can, `serde_yaml_ng` otherwise. Debug
 /// builds check the two agree, so every test run is also a differential test of the fast path.
-fn read_yaml(text: &str) -> Result<Node<'static>, RenderError> {
+fn read_yaml(text: &str) -> Result<Node<'_>, RenderError> {
     match crate::yaml::parse(text) {
         Some(v) => {
             #[cfg(debug_assertions)]
@@ -247,7 +273,11 @@ mod tests {
             compliance_policy: "",
         };
         Template::parse("t", template)?
-            .render(&data::build(&input), &Arc::new(BTreeMap::new()))
+            .render(
+                &data::build(&input),
+                &Arc::new(BTreeMap::new()),
+                &Texts::default(),
+            )
             .map(|pod| pod.to_value())
     }
 

@@ -6,19 +6,18 @@
 //!
 //! Speed comes from touching each byte few times: lines are split and measured once, the
 //! entries of a mapping or sequence are gathered on a stack shared by the whole parse so each
-//! `Map`/`Vec` is allocated once at its final size, and scalars without escapes are copied
-//! straight from the input.
+//! `Map`/`Vec` is allocated once at its final size, and keys and scalars without escapes are
+//! borrowed from the input.
 
 use std::borrow::Cow;
 
 use crate::doc::{Members, Node};
 
-/// What the reader builds: a tree of its own (the text is the template's output, dropped
-/// once read).
-type Tree = Node<'static>;
+/// What the reader builds: a tree borrowing the text's strings where it can.
+type Tree<'t> = Node<'t>;
 
 /// Parses `text` as one YAML document, or `None` when it is outside the supported subset.
-pub fn parse(text: &str) -> Option<Tree> {
+pub fn parse(text: &str) -> Option<Tree<'_>> {
     if text.starts_with('%') {
         return None;
     }
@@ -29,11 +28,7 @@ pub fn parse(text: &str) -> Option<Tree> {
         line: None,
         invalid: false,
         virt: None,
-        // Room for the deepest nesting of a rendered sidecar without growing.
-        stack: Stack {
-            entries: Vec::with_capacity(64),
-            items: Vec::with_capacity(32),
-        },
+        stack: Stack::new(),
     };
     p.fill();
     let v = match p.line {
@@ -90,20 +85,28 @@ struct Line<'a> {
 /// Entries and items of the collections being read, innermost last. A collection pushes its
 /// children here and moves them into a `Map`/`Vec` of the right size when it ends, which
 /// avoids growing every collection one element at a time.
-struct Stack {
-    entries: Vec<(Cow<'static, str>, Tree)>,
-    items: Vec<Tree>,
+struct Stack<'t> {
+    entries: Vec<(Cow<'t, str>, Tree<'t>)>,
+    items: Vec<Tree<'t>>,
 }
 
-impl Stack {
+impl<'t> Stack<'t> {
+    fn new() -> Self {
+        // Room for the deepest nesting of a rendered sidecar without growing.
+        Stack {
+            entries: Vec::with_capacity(64),
+            items: Vec::with_capacity(32),
+        }
+    }
+
     /// The entries pushed since `base` as a mapping; `None` on a duplicate key.
-    fn map_from(&mut self, base: usize) -> Option<Tree> {
+    fn map_from(&mut self, base: usize) -> Option<Tree<'t>> {
         // `split_off` moves the entries in one copy; `drain(..).collect()` moves them one by one.
         let members = Members::distinct(self.entries.split_off(base))?;
         Some(Node::Object(members))
     }
 
-    fn seq_from(&mut self, base: usize) -> Tree {
+    fn seq_from(&mut self, base: usize) -> Tree<'t> {
         Node::Array(self.items.split_off(base))
     }
 }
@@ -121,7 +124,7 @@ struct Parser<'a> {
     invalid: bool,
     /// The rest of a `- ` item line, read as if it were its own line at this indent.
     virt: Option<(usize, &'a str)>,
-    stack: Stack,
+    stack: Stack<'a>,
 }
 
 fn is_blank(text: &str) -> bool {
@@ -162,7 +165,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A block node whose lines are indented at least `min`.
-    fn node(&mut self, min: usize) -> Option<Tree> {
+    fn node(&mut self, min: usize) -> Option<Tree<'a>> {
         let (indent, text) = self.peek()?;
         if indent < min {
             return None;
@@ -178,7 +181,7 @@ impl<'a> Parser<'a> {
         self.inline_value(text, indent)
     }
 
-    fn sequence(&mut self, indent: usize) -> Option<Tree> {
+    fn sequence(&mut self, indent: usize) -> Option<Tree<'a>> {
         let base = self.stack.items.len();
         while let Some((i, text)) = self.peek() {
             if i != indent || !is_item(text) {
@@ -215,7 +218,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A block mapping at `indent` whose first line (the current one) splits into `first`.
-    fn mapping(&mut self, indent: usize, first: KeyAndRest<'a>) -> Option<Tree> {
+    fn mapping(&mut self, indent: usize, first: KeyAndRest<'a>) -> Option<Tree<'a>> {
         let base = self.stack.entries.len();
         let mut entry = first;
         loop {
@@ -231,7 +234,7 @@ impl<'a> Parser<'a> {
             } else {
                 self.inline_value(rest, indent)?
             };
-            self.stack.entries.push((shared_key(key), value));
+            self.stack.entries.push((key, value));
             entry = match self.peek() {
                 Some((i, text)) if i == indent => split_key(text)?,
                 Some((i, _)) if i > indent => return None,
@@ -243,17 +246,17 @@ impl<'a> Parser<'a> {
 
     /// A value written after `key: ` or `- `: a scalar, a flow collection (which may run over
     /// several lines) or a literal block scalar.
-    fn inline_value(&mut self, text: &'a str, parent_indent: usize) -> Option<Tree> {
+    fn inline_value(&mut self, text: &'a str, parent_indent: usize) -> Option<Tree<'a>> {
         match *text.as_bytes().first()? {
             b'|' => self.literal_block(text, parent_indent),
             b'{' | b'[' => self.flow(text),
             b'"' => {
                 let (s, rest) = double_quoted(text)?;
-                trailing_ok(rest).then_some(Node::from(s))
+                trailing_ok(rest).then_some(Node::String(s))
             }
             b'\'' => {
                 let (s, rest) = single_quoted(text)?;
-                trailing_ok(rest).then_some(Node::from(s))
+                trailing_ok(rest).then_some(Node::String(s))
             }
             b'>' | b'&' | b'*' | b'!' | b'%' | b'@' | b'`' | b'?' => None,
             _ => {
@@ -271,7 +274,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn literal_block(&mut self, header: &str, parent_indent: usize) -> Option<Tree> {
+    fn literal_block(&mut self, header: &str, parent_indent: usize) -> Option<Tree<'a>> {
         let chomp = match strip_comment(&header[1..]) {
             "" => Chomp::Clip,
             "-" => Chomp::Strip,
@@ -325,29 +328,33 @@ impl<'a> Parser<'a> {
     }
 
     /// A flow collection starting in `text`, possibly continued on following lines.
-    fn flow(&mut self, text: &'a str) -> Option<Tree> {
+    fn flow(&mut self, text: &'a str) -> Option<Tree<'a>> {
         let line = strip_comment(text);
         // Nearly all flow values fit on their line: read them without measuring first.
         if let Some(v) = read_flow(line, &mut self.stack) {
             return Some(v);
         }
-        let mut buf = Cow::Borrowed(line);
-        while depth(&buf)? > 0 {
+        if depth(line)? == 0 {
+            return None;
+        }
+        // The lines are joined into a buffer of this call's, so what is read from it is
+        // copied out.
+        let mut joined = line.to_string();
+        while depth(&joined)? > 0 {
             if self.virt.is_some() {
                 return None;
             }
             let (_, text) = self.line?;
-            let joined = buf.to_mut();
             joined.push(' ');
             joined.push_str(strip_comment(text));
             self.fill();
         }
-        read_flow(&buf, &mut self.stack)
+        read_flow(&joined, &mut Stack::new()).map(Node::into_owned)
     }
 }
 
 /// `text` as exactly one flow collection.
-fn read_flow(text: &str, stack: &mut Stack) -> Option<Tree> {
+fn read_flow<'t>(text: &'t str, stack: &mut Stack<'t>) -> Option<Tree<'t>> {
     let mut f = Flow {
         s: text,
         i: 0,
@@ -405,34 +412,14 @@ fn starts_with_indicator(text: &str) -> bool {
 /// A mapping entry's key, and the text after its `: `.
 type KeyAndRest<'a> = (Cow<'a, str>, &'a str);
 
-/// A mapping key as the tree keeps it: a known field name shared, anything else copied.
-fn shared_key(key: Cow<'_, str>) -> Cow<'static, str> {
-    match crate::fields::known(&key) {
-        Some(name) => Cow::Borrowed(name),
-        None => Cow::Owned(key.into_owned()),
-    }
-}
-
 /// `key: rest` (plain, single- or double-quoted key); `None` when the line is not a mapping
-/// entry. Plain keys are borrowed, so classifying a line costs no allocation.
+/// entry. Keys without escapes are borrowed, so classifying a line costs no allocation.
 fn split_key(text: &str) -> Option<KeyAndRest<'_>> {
     let (key, after) = match text.as_bytes().first() {
         // Quoted sequence items (`- "-p"`) come here too: only a key followed by `:` is
         // unescaped into a string of its own.
-        Some(b'"') => match plain_quoted(text, b'"') {
-            Some((k, rest)) => (Cow::Borrowed(k), rest),
-            None => {
-                let (k, rest) = double_quoted(text)?;
-                (Cow::Owned(k), rest)
-            }
-        },
-        Some(b'\'') => match plain_quoted(text, b'\'') {
-            Some((k, rest)) => (Cow::Borrowed(k), rest),
-            None => {
-                let (k, rest) = single_quoted(text)?;
-                (Cow::Owned(k), rest)
-            }
-        },
+        Some(b'"') => double_quoted(text)?,
+        Some(b'\'') => single_quoted(text)?,
         _ => {
             if starts_with_indicator(text) {
                 return None;
@@ -503,21 +490,16 @@ fn plain_text(text: &str) -> Option<&str> {
     Some(trim_end(text))
 }
 
-fn double_quoted(text: &str) -> Option<(String, &str)> {
-    let body = &text[1..];
-    // Most quoted scalars have no escapes: copy them in one piece.
-    match memchr::memchr2(b'"', b'\\', body.as_bytes()) {
-        None => return None,
-        Some(end) if body.as_bytes()[end] == b'"' => {
-            return Some((body[..end].to_string(), &body[end + 1..]));
-        }
-        Some(_) => {}
+fn double_quoted(text: &str) -> Option<(Cow<'_, str>, &str)> {
+    if let Some((s, rest)) = plain_quoted(text, b'"') {
+        return Some((Cow::Borrowed(s), rest));
     }
+    let body = &text[1..];
     let mut out = String::with_capacity(body.len());
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some((out, &body[i + 1..])),
+            '"' => return Some((Cow::Owned(out), &body[i + 1..])),
             '\\' => {
                 let (_, e) = chars.next()?;
                 match e {
@@ -550,7 +532,10 @@ fn double_quoted(text: &str) -> Option<(String, &str)> {
     None
 }
 
-fn single_quoted(text: &str) -> Option<(String, &str)> {
+fn single_quoted(text: &str) -> Option<(Cow<'_, str>, &str)> {
+    if let Some((s, rest)) = plain_quoted(text, b'\'') {
+        return Some((Cow::Borrowed(s), rest));
+    }
     let mut out = String::new();
     let b = text.as_bytes();
     let mut i = 1;
@@ -564,7 +549,7 @@ fn single_quoted(text: &str) -> Option<(String, &str)> {
                 start = i;
                 continue;
             }
-            return Some((out, &text[i + 1..]));
+            return Some((Cow::Owned(out), &text[i + 1..]));
         }
         i += 1;
     }
@@ -573,13 +558,13 @@ fn single_quoted(text: &str) -> Option<(String, &str)> {
 
 /// A plain scalar, resolved as serde_yaml_ng resolves it, or `None` when unsure. The caller
 /// has ruled out `: ` inside it.
-fn plain(s: &str) -> Option<Tree> {
+fn plain(s: &str) -> Option<Tree<'_>> {
     // Most scalars start with a letter that begins no null, boolean or number.
     if let Some(b'a'..=b'e' | b'g'..=b'm' | b'o'..=b's' | b'u'..=b'z' | b'/' | b'$') =
         s.as_bytes().first()
         && !s.ends_with(':')
     {
-        return Some(Node::from(s.to_string()));
+        return Some(Node::from(s));
     }
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Node::Null),
@@ -593,11 +578,11 @@ fn plain(s: &str) -> Option<Tree> {
     let b = s.as_bytes();
     let numeric_start = b[0].is_ascii_digit() || matches!(b[0], b'-' | b'+' | b'.');
     if !numeric_start {
-        return Some(Node::from(s.to_string()));
+        return Some(Node::from(s));
     }
     if s == "-" || (s.starts_with('-') && s.len() > 1 && !b[1].is_ascii_digit() && b[1] != b'.') {
         // `-foo` style strings are fine; `--domain` too.
-        return Some(Node::from(s.to_string()));
+        return Some(Node::from(s));
     }
     let digits = s.strip_prefix('-').unwrap_or(s);
     let simple_int = !digits.is_empty()
@@ -619,7 +604,7 @@ fn plain(s: &str) -> Option<Tree> {
     if looks_numeric || s.starts_with('.') {
         return None;
     }
-    Some(Node::from(s.to_string()))
+    Some(Node::from(s))
 }
 
 /// The bytes that end or rule out a plain scalar inside a flow collection.
@@ -635,13 +620,13 @@ const FLOW_STOPS: [bool; 256] = {
 };
 
 /// A flow collection (`{a: b, c: [d]}`) on one logical line.
-struct Flow<'b> {
-    s: &'b str,
+struct Flow<'b, 't> {
+    s: &'t str,
     i: usize,
-    stack: &'b mut Stack,
+    stack: &'b mut Stack<'t>,
 }
 
-impl Flow<'_> {
+impl<'t> Flow<'_, 't> {
     fn byte(&self) -> Option<u8> {
         self.s.as_bytes().get(self.i).copied()
     }
@@ -652,7 +637,7 @@ impl Flow<'_> {
         }
     }
 
-    fn value(&mut self) -> Option<Tree> {
+    fn value(&mut self) -> Option<Tree<'t>> {
         self.ws();
         match self.byte()? {
             b'{' => self.map(),
@@ -665,7 +650,7 @@ impl Flow<'_> {
                     single_quoted(text)?
                 };
                 self.i = self.s.len() - rest.len();
-                Some(Node::from(v))
+                Some(Node::String(v))
             }
             _ => {
                 let b = self.s.as_bytes();
@@ -708,7 +693,7 @@ impl Flow<'_> {
         }
     }
 
-    fn map(&mut self) -> Option<Tree> {
+    fn map(&mut self) -> Option<Tree<'t>> {
         self.i += 1;
         let base = self.stack.entries.len();
         loop {
@@ -745,7 +730,7 @@ impl Flow<'_> {
         }
     }
 
-    fn seq(&mut self) -> Option<Tree> {
+    fn seq(&mut self) -> Option<Tree<'t>> {
         self.i += 1;
         let base = self.stack.items.len();
         loop {
@@ -1002,16 +987,34 @@ mod key_tests {
     use super::{parse, split_key};
     use crate::doc::Node;
 
+    /// Keys and scalars are borrowed from the text unless unescaping changed them; those
+    /// are read into strings of their own.
     #[test]
-    fn known_field_names_are_shared_and_other_keys_copied() {
-        let doc = parse("name: app\nx-custom: 1\nimage: \"a\"\n").unwrap();
+    fn strings_without_escapes_borrow_the_text() {
+        let text = "name: app\n\"x-q\": 'a''b'\nimage: \"a\\tb\"\nargs: [\"-p\", '1', x]\n";
+        let doc = parse(text).unwrap();
         let Node::Object(members) = &doc else {
             panic!("a mapping")
         };
+        let inside = |s: &str| text.as_bytes().as_ptr_range().contains(&s.as_ptr());
+        let borrowed = |c: &Cow<'_, str>| matches!(c, Cow::Borrowed(s) if inside(s));
+        fn string<'t>(n: &Node<'t>) -> Cow<'t, str> {
+            match n {
+                Node::String(c) => c.clone(),
+                other => panic!("not a string: {other:?}"),
+            }
+        }
         let keys: Vec<_> = members.iter().map(|(k, _)| k).collect();
-        assert!(matches!(keys[0], Cow::Borrowed("name")));
-        assert!(matches!(keys[1], Cow::Owned(k) if k == "x-custom"));
-        assert!(matches!(keys[2], Cow::Borrowed("image")));
+        assert_eq!(keys, ["name", "x-q", "image", "args"]);
+        assert!(keys.iter().all(|k| borrowed(k)));
+        let value = |k: &str| doc.get(k).map(string).unwrap();
+        assert!(borrowed(&value("name")) && value("name") == "app");
+        assert!(matches!(value("x-q"), Cow::Owned(s) if s == "a'b"));
+        assert!(matches!(value("image"), Cow::Owned(s) if s == "a\tb"));
+        let args = doc.get("args").and_then(Node::as_array).unwrap();
+        let args: Vec<_> = args.iter().map(string).collect();
+        assert_eq!(args, ["-p", "1", "x"]);
+        assert!(args.iter().all(borrowed));
     }
 
     #[test]

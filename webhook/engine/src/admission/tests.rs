@@ -344,12 +344,14 @@ fn injected_answers_are_the_bytes_serde_json_writes() {
     let mode = Mode::Webhook {
         path_envs: path_envs("/cluster/c1"),
     };
+    let texts = Texts::default();
     let Outcome::Injected { original, injected } = inject::inject(
         Node::view(&request["request"]["object"]),
         "default",
         &injector,
         &env,
         &mode,
+        &texts,
     )
     .unwrap() else {
         panic!("the pod was not injected")
