@@ -30,6 +30,23 @@ def load_json(path):
         return json.load(f)
 
 
+def read_estimates(dirpath):
+    """((group, id), estimates) of one benchmark's estimates.json and benchmark.json, or None."""
+    bench = load_json(os.path.join(dirpath, "benchmark.json"))
+    est = load_json(os.path.join(dirpath, "estimates.json"))
+    if not bench or not est:
+        return None
+    key = (bench["group_id"], bench.get("value_str") or bench.get("function_id"))
+    return key, {
+        "mean_ns": est["mean"]["point_estimate"],
+        "median_ns": est["median"]["point_estimate"],
+        "lo_ns": est["mean"]["confidence_interval"]["lower_bound"],
+        "hi_ns": est["mean"]["confidence_interval"]["upper_bound"],
+        "throughput": bench.get("throughput"),
+        "mtime": os.path.getmtime(os.path.join(dirpath, "estimates.json")),
+    }
+
+
 def criterion_results(root):
     """{(group, id): estimates} from target/criterion/<group>/<id>/new/."""
     out = {}
@@ -38,19 +55,23 @@ def criterion_results(root):
     for dirpath, _dirs, files in os.walk(root):
         if os.path.basename(dirpath) != "new" or "estimates.json" not in files:
             continue
-        bench = load_json(os.path.join(dirpath, "benchmark.json"))
-        est = load_json(os.path.join(dirpath, "estimates.json"))
-        if not bench or not est:
-            continue
-        key = (bench["group_id"], bench.get("value_str") or bench.get("function_id"))
-        out[key] = {
-            "mean_ns": est["mean"]["point_estimate"],
-            "median_ns": est["median"]["point_estimate"],
-            "lo_ns": est["mean"]["confidence_interval"]["lower_bound"],
-            "hi_ns": est["mean"]["confidence_interval"]["upper_bound"],
-            "throughput": bench.get("throughput"),
-            "mtime": os.path.getmtime(os.path.join(dirpath, "estimates.json")),
-        }
+        found = read_estimates(dirpath)
+        if found:
+            out[found[0]] = found[1]
+    return out
+
+
+def core_runs(root):
+    """{id: [estimates of each run, in run order]} of the injection core's repeated runs
+    (bench/run.sh's core-runs/<run>/<id>/)."""
+    out = {}
+    if not root or not os.path.isdir(root):
+        return out
+    for run in sorted(os.listdir(root), key=lambda r: int(r) if r.isdigit() else 0):
+        for ident in sorted(os.listdir(os.path.join(root, run))):
+            found = read_estimates(os.path.join(root, run, ident))
+            if found:
+                out.setdefault(ident, []).append(found[1])
     return out
 
 
@@ -109,7 +130,14 @@ class Doc:
         self.targets.append((what, goal, measured, ok))
 
 
-def criterion_section(doc, crit, engine_cmd, init_cmd, instructions=None):
+def criterion_section(doc, crit, engine_cmd, init_cmd, instructions=None, repeats=None):
+    # The injection core's targets take the median of its runs spread over the bench; the
+    # table shows that run, and every run's mean is listed below it.
+    repeats = repeats or {}
+    for ident, runs in repeats.items():
+        if len(runs) > 1:
+            crit[("inject", ident)] = sorted(runs, key=lambda r: r["mean_ns"])[len(runs) // 2]
+
     def row(group, ident, label=None, goal=None):
         r = crit.get((group, ident))
         if r is None:
@@ -146,11 +174,26 @@ def criterion_section(doc, crit, engine_cmd, init_cmd, instructions=None):
                 "log)._", "")
     else:
         doc.table(["benchmark", "mean", "95% CI", "target"], rows)
+    judged = [(ident, repeats.get(ident, [])) for ident in ("minimal", "env_2000")]
+    if any(len(runs) > 1 for _, runs in judged):
+        doc.add("The two injection-core targets are judged on the median of "
+                f"{max(len(runs) for _, runs in judged)} runs of `cargo bench -p injector-engine "
+                "--bench inject -- '^inject/(minimal|env_2000)$'` spread over this bench (the "
+                "first is the full run's; bench/run.sh takes one more after the instruction "
+                "counts and one after mesh-init's step), because this shared machine's speed "
+                "drifts by a third over minutes. The table above shows the median run. "
+                "Means of each run, in order:", "")
+        doc.table(["benchmark", "runs (mean, in order)", "median"],
+                  [[f"`inject/{ident}`", ", ".join(fmt_ns(r["mean_ns"]) for r in runs),
+                    fmt_ns(crit[("inject", ident)]["mean_ns"])]
+                   for ident, runs in judged if runs])
     for ident, limit_ns, goal in (("minimal", 100e3, "< 100 µs"), ("env_2000", 2e6, "< 2 ms")):
         r = crit.get(("inject", ident))
         if r:
+            runs = len(repeats.get(ident, []))
+            how = f" (median of {runs} runs)" if runs > 1 else ""
             doc.target(f"injection core, {ident.replace('_', ' ')} pod", goal,
-                       fmt_ns(r["mean_ns"]), r["mean_ns"] < limit_ns)
+                       fmt_ns(r["mean_ns"]) + how, r["mean_ns"] < limit_ns)
 
     phases = [("data/minimal", None, "build the template's data from the pod and config"),
               ("execute/minimal", None, "execute the `sidecar` template to text"),
@@ -448,6 +491,7 @@ def main():
     ap.add_argument("--instructions", help="bench/instructions.py's counts")
     ap.add_argument("--engine-cmd", default="cargo bench -p injector-engine")
     ap.add_argument("--init-cmd", default="cargo bench -p mesh-init --bench plan")
+    ap.add_argument("--core-runs", help="bench/run.sh's repeated runs of the injection core")
     args = ap.parse_args()
     machine = load_json(args.machine)
     # Only this run's results: criterion keeps those of benchmarks that were skipped since.
@@ -456,7 +500,9 @@ def main():
     doc = Doc()
     body = Doc()
     criterion_section(body, crit, args.engine_cmd, args.init_cmd,
-                      load_json(args.instructions))
+                      load_json(args.instructions),
+                      {ident: [r for r in runs if r["mtime"] >= since]
+                       for ident, runs in core_runs(args.core_runs).items()})
     load_section(body, load_json(args.load))
     iptables_section(body, load_json(args.iptables))
     body.targets, targets = [], body.targets
