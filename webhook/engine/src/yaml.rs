@@ -42,7 +42,7 @@ pub fn parse(text: &str) -> Option<Tree<'_>> {
 /// `src` after the last line).
 fn split_line(src: &str, at: usize) -> (Line<'_>, usize) {
     let rest = &src[at..];
-    let (raw, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+    let (raw, next) = match find(rest.as_bytes(), [b'\n']) {
         Some(i) => (&rest[..i], at + i + 1),
         None => (rest, src.len() + 1),
     };
@@ -441,11 +441,39 @@ fn plain_quoted(text: &str, quote: u8) -> Option<(&str, &str)> {
     let body = &text[1..];
     let b = body.as_bytes();
     let end = if quote == b'"' {
-        memchr::memchr2(b'"', b'\\', b).filter(|&i| b[i] == b'"')?
+        find(b, [b'"', b'\\']).filter(|&i| b[i] == b'"')?
     } else {
         memchr::memchr(b'\'', b).filter(|&i| b.get(i + 1) != Some(&b'\''))?
     };
     Some((&body[..end], &body[end + 1..]))
+}
+
+/// The first of `needles` in `b`. Lines, keys and values are a few dozen bytes, too short for
+/// memchr's vector loops to repay their set-up: this reads eight bytes at a time as a plain
+/// integer.
+fn find<const N: usize>(b: &[u8], needles: [u8; N]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The high bit of each zero byte of `v`, and possibly of bytes after the first zero (from
+    // the borrow): so the lowest set bit, of any of the needles, is always a true match.
+    let zeros = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let spread = needles.map(|n| ONES * u64::from(n));
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let hits = spread.iter().fold(0, |hits, &n| hits | zeros(v ^ n));
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder();
+    tail.iter()
+        .position(|c| needles.contains(c))
+        .map(|i| at + i)
 }
 
 /// The position of the `:` ending a plain key (`: ` or `:` at the end, outside a comment).
@@ -453,8 +481,7 @@ fn find_colon(text: &str) -> Option<usize> {
     let b = text.as_bytes();
     let mut from = 0;
     loop {
-        // Keys are a few bytes long: a plain scan ends before memchr would have set up.
-        let i = from + b[from..].iter().position(|&c| c == b':' || c == b'#')?;
+        let i = from + find(&b[from..], [b':', b'#'])?;
         match b[i] {
             b':' if matches!(b.get(i + 1), None | Some(b' ')) => return Some(i),
             b'#' if i > 0 && b[i - 1] == b' ' => return None,
@@ -478,7 +505,9 @@ fn strip_comment(text: &str) -> &str {
 /// reader does not take on one line).
 fn plain_text(text: &str) -> Option<&str> {
     let b = text.as_bytes();
-    for i in memchr::memchr2_iter(b':', b'#', b) {
+    let mut from = 0;
+    while let Some(i) = find(&b[from..], [b':', b'#']).map(|i| from + i) {
+        from = i + 1;
         match b[i] {
             b'#' if i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') => {
                 return Some(trim_end(&text[..i]));
@@ -1015,6 +1044,37 @@ mod key_tests {
         let args: Vec<_> = args.iter().map(string).collect();
         assert_eq!(args, ["-p", "1", "x"]);
         assert!(args.iter().all(borrowed));
+    }
+
+    /// The word-at-a-time search finds what a byte loop finds, whatever surrounds the match
+    /// (bytes next to the needles' values, high bytes, a match in a word's last byte or the
+    /// tail after the whole words).
+    #[test]
+    fn find_agrees_with_a_byte_loop() {
+        let fillers = [
+            0x00, 0x01, b' ', b'9', b';', b'"', b'$', 0x7f, 0x80, 0xba, 0xa3, 0xff,
+        ];
+        for len in 0..40 {
+            for filler in fillers {
+                let mut hay = vec![filler; len];
+                let naive = |h: &[u8]| h.iter().position(|&c| c == b':' || c == b'#');
+                assert_eq!(super::find(&hay, [b':', b'#']), naive(&hay), "{hay:?}");
+                for at in 0..len {
+                    for needle in [b':', b'#'] {
+                        hay[at] = needle;
+                        assert_eq!(super::find(&hay, [b':', b'#']), Some(at), "{hay:?}");
+                        assert_eq!(super::find(&hay, [needle]), Some(at), "{hay:?}");
+                        // A second match later does not move the first.
+                        if at + 3 < len {
+                            hay[at + 3] = b':';
+                            assert_eq!(super::find(&hay, [b':', b'#']), Some(at), "{hay:?}");
+                            hay[at + 3] = filler;
+                        }
+                        hay[at] = filler;
+                    }
+                }
+            }
+        }
     }
 
     #[test]
