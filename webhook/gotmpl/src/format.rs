@@ -356,6 +356,15 @@ struct Spec {
     prec: Option<usize>,
 }
 
+impl Spec {
+    /// No flags, width or precision: a verb prints its value as it is.
+    fn is_plain(&self) -> bool {
+        !(self.minus || self.plus || self.sharp || self.space || self.zero)
+            && self.width.is_none()
+            && self.prec.is_none()
+    }
+}
+
 /// Go's `fmt.Sprintf` for the verbs templates use: `%v %s %d %q %t %f %e %g %x %X %o %b %c
 /// %T %%`, flags, width and precision. Mismatches are spelled like Go (`%!d(string=x)`).
 pub fn sprintf(format: &str, args: &[Value]) -> String {
@@ -363,10 +372,19 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut argi = 0;
     // Explicit argument indexes (`%[2]d`) turn off the EXTRA report, as in Go.
     let mut reordered = false;
+    // Indexes are relative to `format[base..]`, where the iterator was last started.
+    let mut base = 0;
     let mut chars = format.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
+    while let Some((i, c)) = chars.next() {
         if c != '%' {
-            out.push(c);
+            // Text up to the next verb is copied whole.
+            let start = base + i;
+            let end = format[start..]
+                .find('%')
+                .map_or(format.len(), |k| start + k);
+            out.push_str(&format[start..end]);
+            base = end;
+            chars = format[end..].char_indices().peekable();
             continue;
         }
         let mut spec = Spec::default();
@@ -406,8 +424,11 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             continue;
         };
         argi += 1;
-        let body = format_arg(verb, &spec, arg);
-        pad(&mut out, &body, &spec, verb);
+        match arg {
+            // The common `%s` of a string needs neither a copy nor padding.
+            Value::String(s) if matches!(verb, 's' | 'v') && spec.is_plain() => out.push_str(s),
+            _ => pad(&mut out, &format_arg(verb, &spec, arg), &spec, verb),
+        }
     }
     if !reordered && argi < args.len() {
         out.push_str("%!(EXTRA ");

@@ -498,6 +498,11 @@ fn go_exec_test_table() {
         ),
         ("{{printf `%04x` 127}}", "007f"),
         ("{{printf `%g` 3.5}}", "3.5"),
+        // Text between verbs (multi-byte too), `%%`, and strings with and without padding.
+        (
+            "{{printf `é %s, %% ü%-4s|%5s|%.2s` \"x\" \"y\" \"z\" \"abc\"}}",
+            "é x, % üy   |    z|ab",
+        ),
         ("{{printf `%d %s %g` 127 \"hello\" 1.5}}", "127 hello 1.5"),
         ("{{printf `%T` 0xef}}", "int"),
         ("{{print (.U).V}}", "v"),
