@@ -47,9 +47,25 @@ fn split_line(src: &str, at: usize) -> (Line<'_>, usize) {
         None => (rest, src.len() + 1),
     };
     let raw = raw.strip_suffix('\r').unwrap_or(raw);
-    let indent = raw.bytes().take_while(|&b| b == b' ').count();
+    let indent = indentation(raw.as_bytes());
     let text = trim_end(&raw[indent..]);
     (Line { raw, indent, text }, next)
+}
+
+/// The number of leading spaces, eight at a time (indentation is mostly 2 to 10 spaces).
+fn indentation(b: &[u8]) -> usize {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    let mut n = 0;
+    for chunk in b.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let other = u64::from_le_bytes(word) ^ SPACES;
+        if other != 0 {
+            return n + other.trailing_zeros() as usize / 8;
+        }
+        n += 8;
+    }
+    n + b[n..].iter().take_while(|&&c| c == b' ').count()
 }
 
 /// Whether the full parser must judge a line: tab indentation (not YAML; it says so) and
@@ -1072,6 +1088,19 @@ mod key_tests {
                         }
                         hay[at] = filler;
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn indentation_counts_leading_spaces_only() {
+        for len in 0..20 {
+            for spaces in 0..=len {
+                for after in [b'a', b'\t', 0x00, 0xa0] {
+                    let mut line = vec![b' '; spaces];
+                    line.resize(len, after);
+                    assert_eq!(super::indentation(&line), spaces, "{line:?}");
                 }
             }
         }
