@@ -432,23 +432,30 @@ type KeyAndRest<'a> = (Cow<'a, str>, &'a str);
 /// entry. Keys without escapes are borrowed, so classifying a line costs no allocation.
 fn split_key(text: &str) -> Option<KeyAndRest<'_>> {
     let (key, after) = match text.as_bytes().first() {
-        // Quoted sequence items (`- "-p"`) come here too: only a key followed by `:` is
-        // unescaped into a string of its own.
+        // Quoted sequence items (`- "-p"`) come here too, and are read twice when they hold
+        // escapes: rare enough not to matter.
         Some(b'"') => double_quoted(text)?,
         Some(b'\'') => single_quoted(text)?,
         _ => {
             if starts_with_indicator(text) {
                 return None;
             }
+            // `find_colon` has checked the `: ` (or the `:` ending the line).
             let end = find_colon(text)?;
-            (Cow::Borrowed(trim_end(&text[..end])), &text[end..])
+            let key = Cow::Borrowed(trim_end(&text[..end]));
+            return Some((key, skip_spaces(&text[end + 1..])));
         }
     };
     let rest = after.strip_prefix(':')?;
     if !(rest.is_empty() || rest.starts_with(' ')) {
         return None;
     }
-    Some((key, rest.trim_start_matches(' ')))
+    Some((key, skip_spaces(rest)))
+}
+
+fn skip_spaces(text: &str) -> &str {
+    let n = text.bytes().take_while(|&b| b == b' ').count();
+    &text[n..]
 }
 
 /// A quoted scalar that needs no unescaping (no `\\` in double quotes, no `''` in single
