@@ -1,5 +1,6 @@
-//! Kubernetes field names the program keeps one copy of: the template data and the rendered
-//! pods name their fields with these `&'static str`s instead of allocating each key.
+//! Kubernetes field names the program keeps one copy of: the template data names its fields
+//! with these `&'static str`s instead of allocating each key. (Rendered pods borrow their keys
+//! from the rendered text instead.)
 
 /// `fn known(&str) -> Option<&'static str>` over the listed names, as one `match` (compiled
 /// to a switch on the length and a few comparisons).

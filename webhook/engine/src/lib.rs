@@ -18,8 +18,9 @@
 //! conformance replay and the benchmarks all call into this crate with the configuration already
 //! loaded. The pod as given is read once into a `doc::Node` (strings borrowed from the request
 //! body), kept read-only as the patch's original; the working pod is a copy of that tree, and
-//! the rendered templates are read into the same kind of tree, so fields this crate does not
-//! know survive untouched and no key is hashed on the way. Configuration stays `serde_json`.
+//! the rendered templates are read into the same kind of tree (borrowing from the rendered text,
+//! which `render::Texts` keeps for the injection), so fields this crate does not know survive
+//! untouched and no key is hashed on the way. Configuration stays `serde_json`.
 
 pub mod admission;
 pub mod config;
