@@ -369,16 +369,24 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// `text` as exactly one flow collection.
+/// `text` as exactly one flow collection. On failure the stack is as it was: a collection
+/// that broke off part-way must not leave its entries to the one around it.
 fn read_flow<'t>(text: &'t str, stack: &mut Stack<'t>) -> Option<Tree<'t>> {
+    let (entries, items) = (stack.entries.len(), stack.items.len());
     let mut f = Flow {
         s: text,
         i: 0,
         stack,
     };
-    let v = f.value()?;
-    f.ws();
-    (f.i == f.s.len()).then_some(v)
+    let v = f.value().filter(|_| {
+        f.ws();
+        f.i == f.s.len()
+    });
+    if v.is_none() {
+        stack.entries.truncate(entries);
+        stack.items.truncate(items);
+    }
+    v
 }
 
 /// Open brackets minus closed ones, outside quotes; `None` if it goes negative.
@@ -826,6 +834,15 @@ mod tests {
         );
         same("a:\n- 1\n- -2\n- 0\n- x: [1, \"two\", three]\n  y: ~\n- true\n- null\n");
         same("key: $(POD_NAMESPACE).svc.cluster.local\nurl: http://x:80/y\n");
+    }
+
+    /// A flow collection continued on the next lines, whose first line already holds entries
+    /// (the first try, on that line alone, fails part-way) and nested ones.
+    #[test]
+    fn flow_collections_over_several_lines_read_like_serde_yaml() {
+        same("a:\n  b: {x: 1,\n    y: [2,\n      3]}\n  c: 3\n");
+        same("- {x: [a, b], y: {z: 1},\n  w: 2}\n- q\n");
+        same("a: [1, {b: 2,\n  c: 3}, 4]\nd: e\n");
     }
 
     /// `- - ` items nest sequences on one line; the lines after them still belong to them.
