@@ -969,10 +969,20 @@ mod generated {
 
         /// What follows `key:` at column `col`.
         fn value(&mut self, out: &mut String, col: usize, depth: u32) {
-            match (self.below(6), depth) {
+            match (self.below(7), depth) {
                 (0, 1..) => {
                     out.push('\n');
                     self.mapping(out, col + 2, depth - 1, false);
+                }
+                (6, _) => {
+                    // A flow collection continued on the next lines, entries on every line.
+                    const IN_FLOW: &[&str] = &["x", "\"q, r\"", "'s'", "42", "[]", "{a: [b]}"];
+                    let mut pick = || IN_FLOW[self.below(IN_FLOW.len() as u64) as usize];
+                    out.push_str(&format!(" {{f: {},\n", pick()));
+                    Self::pad(out, col + 2);
+                    out.push_str("g: [1,\n");
+                    Self::pad(out, col + 4);
+                    out.push_str(&format!("{}]}}\n", pick()));
                 }
                 (1, 1..) => {
                     out.push('\n');
