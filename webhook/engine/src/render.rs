@@ -95,9 +95,8 @@ pub struct Texts {
 
 impl Texts {
     /// Keeps `text` for as long as `self` lives.
-    pub fn keep(&self, text: String) -> &str {
+    pub fn keep(&self, mut text: String) -> &str {
         let mut slot = self;
-        let mut text = text;
         loop {
             match slot.text.set(text) {
                 Ok(()) => return slot.text.get().map_or("", String::as_str),
